@@ -1,0 +1,16 @@
+"""Relative paths in a config file resolve against that file's folder, passed as validation context."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import ValidationInfo
+
+
+def resolve(value: str | Path, info: ValidationInfo) -> Path:
+    """Resolve ``value`` against ``info.context['base_dir']`` when relative; keep it when absolute."""
+    path = Path(value).expanduser()
+    if path.is_absolute():
+        return path
+    base = (info.context or {}).get("base_dir") if isinstance(info.context, dict) else None
+    return (Path(base) / path) if base is not None else path.absolute()

@@ -1,0 +1,44 @@
+"""Runtime behaviour: queues, shutdown, logging, state and cache folders."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, field_validator
+
+from edge_inspect.config.base import StrictModel
+
+
+class RuntimeConfig(StrictModel):
+    queue_size: int = Field(4, ge=1, description="Capacity of each queue between stages, in frames.")
+    shutdown_grace_s: float = Field(
+        10.0, gt=0, description="On SIGTERM: time allowed to drain in-flight frames before exiting."
+    )
+    max_frame_errors_logged: int = Field(
+        100, ge=0, description="Log at most this many per-frame errors in full; later ones are counted."
+    )
+
+
+class LoggingConfig(StrictModel):
+    level: Literal["debug", "info", "warning", "error"] = Field("info", description="Log level.")
+    format: Literal["auto", "json", "console"] = Field(
+        "auto", description="'auto': readable on a terminal, JSON lines otherwise (journald)."
+    )
+
+
+class PathsConfig(StrictModel):
+    state_dir: Path | None = Field(
+        None, description="Absolute folder for durable state (outbox, saved images); null = none."
+    )
+    cache_dir: Path | None = Field(
+        None, description="Absolute folder for caches (compiled models); null = no cache."
+    )
+
+    @field_validator("state_dir", "cache_dir")
+    @classmethod
+    def _absolute(cls, value: Path | None) -> Path | None:
+        if value is not None and not value.is_absolute():
+            msg = "must be an absolute path (the daemon's working directory is '/' under systemd)"
+            raise ValueError(msg)
+        return value

@@ -1,0 +1,226 @@
+"""The data that flows between stages, and the Protocols each stage implements.
+
+Data flows one way: FrameSource -> Preprocessor -> Engine -> decide -> ResultSink.
+Every record here is a frozen dataclass; every stage is known to the runtime only by its Protocol.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Protocol, runtime_checkable
+
+import numpy as np
+import numpy.typing as npt
+
+ImageArray = npt.NDArray[Any]
+"""A frame's pixels: HxW (mono) or HxWxC (colour, BGR order), uint8 or uint16."""
+
+FloatArray = npt.NDArray[np.float32]
+
+
+class Verdict(str, enum.Enum):
+    """The outcome of inspecting one frame."""
+
+    PASS = "PASS"
+    NG = "NG"
+    ERROR = "ERROR"
+
+
+class SourceState(str, enum.Enum):
+    """Connection state of a frame source (a camera, or a replay)."""
+
+    STARTING = "starting"
+    ONLINE = "online"
+    RECONNECTING = "reconnecting"
+    OFFLINE = "offline"
+    ENDED = "ended"
+
+
+@dataclass(frozen=True, slots=True)
+class SourceInfo:
+    """Where a frame came from: a replayed file (``path``) or a camera (``device``)."""
+
+    kind: str
+    path: str | None = None
+    index: int | None = None
+    device: str | None = None
+    extra: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class Frame:
+    """One grabbed image. A frame that failed at the source carries ``error`` and no ``image``."""
+
+    seq: int
+    camera: str
+    captured_at: float
+    """Wall-clock capture time, seconds since the epoch (UTC)."""
+    monotonic: float
+    """``time.monotonic()`` at capture, for latency."""
+    source: SourceInfo
+    image: ImageArray | None
+    ground_truth: npt.NDArray[np.uint8] | None = None
+    """Optional ground-truth mask (HxW, non-zero = defect) for replayed data sets."""
+    error: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class TileGeometry:
+    """Where each model-input tile sits in the (cropped, resized) frame, for stitching outputs back.
+
+    ``boxes[i] = (x, y, w, h)`` in the coordinates of the working image, whose size is ``work_size``
+    (width, height). ``frame_box = (x, y, w, h)`` is the part of the original frame the working image
+    covers (after ROI / border crop); ``scale = (sx, sy)`` maps working-image pixels to frame pixels.
+    """
+
+    work_size: tuple[int, int]
+    boxes: tuple[tuple[int, int, int, int], ...]
+    frame_box: tuple[int, int, int, int]
+    scale: tuple[float, float]
+    frame_size: tuple[int, int]
+
+
+@dataclass(frozen=True, slots=True)
+class Prepared:
+    """A frame turned into model input: ``tensor`` is N tiles in the engine's layout and dtype."""
+
+    frame: Frame
+    tensor: npt.NDArray[Any]
+    geometry: TileGeometry
+    preprocess_ms: float
+
+
+@dataclass(frozen=True, slots=True)
+class Inferred:
+    """Raw engine output for one frame: ``outputs`` has one row per tile (N, C, h, w) or (N, C)."""
+
+    prepared: Prepared
+    outputs: FloatArray
+    infer_ms: float
+
+
+@dataclass(frozen=True, slots=True)
+class Defect:
+    """One connected defect region, in original-frame pixel coordinates."""
+
+    class_name: str
+    area_px: int
+    bbox: tuple[int, int, int, int]
+    """(x, y, w, h)"""
+    centroid: tuple[float, float]
+    """(x, y)"""
+    max_score: float
+    mean_score: float
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    """The pure outcome of the decision rules on one frame."""
+
+    verdict: Verdict
+    defects: tuple[Defect, ...]
+    score: float | None = None
+    """Image-level score: the classifier's score, or the maximum defect probability."""
+    reasons: tuple[str, ...] = ()
+    """Which rules made the verdict NG (e.g. ``count 2 > max 0``)."""
+    masks: npt.NDArray[np.uint8] | None = None
+    """Per-pixel class map in frame coordinates (0 = background), kept for evaluation and overlays."""
+
+
+@dataclass(frozen=True, slots=True)
+class ModelIdentity:
+    name: str
+    version: str
+    sha256: str
+    variant: str
+
+
+@dataclass(frozen=True, slots=True)
+class InspectionResult:
+    """Everything published for one frame."""
+
+    result_id: str
+    seq: int
+    station: str
+    camera: str
+    captured_at: float
+    verdict: Verdict
+    decision: Decision | None
+    source: SourceInfo
+    model: ModelIdentity
+    thresholds: Mapping[str, float]
+    recipe_hash: str
+    timings_ms: Mapping[str, float]
+    error: str | None = None
+    image_path: str | None = None
+    replayed: bool = False
+
+
+# ---------------------------------------------------------------------------------------------- protocols
+
+EngineCallback = Callable[[FloatArray | None, BaseException | None], None]
+"""Called once per submitted frame with (outputs, None) or (None, error), from an engine thread."""
+
+
+@dataclass(frozen=True, slots=True)
+class TensorSpec:
+    """One model input or output: name, shape (NCHW or NHWC), dtype name."""
+
+    name: str
+    shape: tuple[int, ...]
+    dtype: str
+    layout: str = "NCHW"
+
+
+@runtime_checkable
+class FrameSource(Protocol):
+    """A plug-in that yields frames. ``frames()`` blocks, and ends when the source is exhausted or stopped."""
+
+    def open(self) -> None: ...
+
+    def frames(self) -> Iterator[Frame]: ...
+
+    def stop(self) -> None:
+        """Ask ``frames()`` to end soon; safe to call from another thread."""
+
+    def close(self) -> None: ...
+
+
+@runtime_checkable
+class Engine(Protocol):
+    """An inference backend. ``submit`` may block while every infer request is busy (back-pressure)."""
+
+    @property
+    def input_spec(self) -> TensorSpec: ...
+
+    @property
+    def output_spec(self) -> TensorSpec: ...
+
+    def infer(self, tensor: npt.NDArray[Any]) -> FloatArray:
+        """Run N tiles synchronously; return outputs with N rows."""
+
+    def submit(self, tensor: npt.NDArray[Any], callback: EngineCallback) -> None:
+        """Run N tiles asynchronously; ``callback`` gets all N rows together."""
+
+    def wait_all(self) -> None: ...
+
+    def close(self) -> None: ...
+
+
+@runtime_checkable
+class ResultSink(Protocol):
+    """Receives every result. A sink's failure is logged by the runtime and never stops the pipeline."""
+
+    name: str
+
+    def handle(self, result: InspectionResult) -> None: ...
+
+    def close(self) -> None: ...
+
+
+class StatusListener(Protocol):
+    """Told of source state changes (camera online / reconnecting / offline)."""
+
+    def source_state(self, camera: str, state: SourceState, reason: str | None = None) -> None: ...
