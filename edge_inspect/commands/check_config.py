@@ -1,0 +1,23 @@
+"""``edge-inspect check-config FILE``: print the resolved config, or every bad field (exit 2)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from typing import Any
+
+
+def add_parser(subparsers: Any) -> None:
+    parser = subparsers.add_parser("check-config", help="validate a config file and print it resolved")
+    parser.add_argument("config", help="YAML config file")
+    parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                        help="override a config field (dotted.key=value), repeatable")
+    parser.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from edge_inspect.config import load_config
+
+    config = load_config(args.config, args.overrides)
+    print(json.dumps(config.model_dump(mode="json"), indent=2))
+    return 0
