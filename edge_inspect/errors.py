@@ -56,3 +56,7 @@ class EngineOutputError(EngineError):
 
 class PublishError(EdgeInspectError):
     """Results cannot be published or stored."""
+
+
+class DatasetError(EdgeInspectError, ValueError):
+    """A data set folder cannot be read (missing labels, malformed index): the message names the file."""

@@ -156,6 +156,8 @@ class InspectionResult:
     error: str | None = None
     image_path: str | None = None
     replayed: bool = False
+    expected: Verdict | None = None
+    """Ground-truth verdict of a replayed frame with a mask (any defect pixel -> NG); None otherwise."""
 
 
 # ---------------------------------------------------------------------------------------------- protocols

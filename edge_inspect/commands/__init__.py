@@ -12,4 +12,8 @@ COMMANDS: tuple[str, ...] = (
     "demo",
     "check_config",
     "config_schema",
+    "dataset",
+    "train",
+    "export",
+    "eval",
 )

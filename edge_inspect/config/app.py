@@ -9,6 +9,7 @@ from edge_inspect.config.decision import DecisionConfig
 from edge_inspect.config.engines import EngineConfig, OpenVINOEngineConfig
 from edge_inspect.config.model import ModelConfig
 from edge_inspect.config.mqtt import MqttConfig
+from edge_inspect.config.preprocess import PreprocessConfig
 from edge_inspect.config.runtime import LoggingConfig, PathsConfig, RuntimeConfig
 from edge_inspect.config.sources import SourceConfig
 
@@ -20,6 +21,9 @@ class AppConfig(StrictModel):
     camera: str = Field("cam-1", pattern=r"^[A-Za-z0-9_.-]+$", description="Camera id (topic level).")
     source: SourceConfig = Field(description="Where frames come from; 'type' selects the plug-in.")
     model: ModelConfig = Field(description="The model package.")
+    preprocess: PreprocessConfig = Field(
+        default_factory=PreprocessConfig, description="Station region of interest before the model's input."
+    )
     engine: EngineConfig = Field(
         default_factory=lambda: OpenVINOEngineConfig(type="openvino"),
         description="Inference backend; 'type' selects the plug-in.",

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 from pydantic import Field, SecretStr
 
 from edge_inspect.config.base import StrictModel
@@ -18,6 +20,11 @@ class MqttConfig(StrictModel):
     username: str | None = Field(None, description="Broker user name.")
     password: SecretStr | None = Field(
         None, description="Broker password; prefer the environment: EDGE_INSPECT_MQTT__PASSWORD."
+    )
+    protocol: Literal["5", "3.1.1"] = Field(
+        "5",
+        description="MQTT protocol version. '5' (session expiry, reason codes) unless the broker only "
+        "speaks 3.1.1 (the demo's embedded broker).",
     )
     qos: int = Field(1, ge=0, le=2, description="QoS of result messages.")
     keepalive_s: int = Field(30, ge=5, description="MQTT keep-alive, seconds.")

@@ -37,6 +37,11 @@ class ReplaySourceConfig(StrictModel):
         (".png", ".bmp", ".tif", ".tiff", ".jpg", ".jpeg"),
         description="File extensions taken from a folder (case-insensitive).",
     )
+    cache_in_memory: bool = Field(
+        False,
+        description="Decode every file once and replay from memory (benchmarks: no disk or decode cost "
+        "after the first pass). Holds every frame in RAM.",
+    )
 
     @field_validator("path")
     @classmethod

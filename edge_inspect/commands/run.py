@@ -1,0 +1,24 @@
+"""``edge-inspect run --config FILE [--set k=v ...]``: the daemon, until SIGTERM/SIGINT or the replay's end."""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+
+def add_parser(subparsers: Any) -> None:
+    parser = subparsers.add_parser("run", help="run the inspection daemon")
+    parser.add_argument("--config", required=True, help="YAML config file")
+    parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                        help="override a config field, e.g. --set mqtt.port=1884 (repeatable)")
+    parser.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from edge_inspect.app import App
+    from edge_inspect.config import load_config
+    from edge_inspect.log import configure_logging
+
+    config = load_config(args.config, args.overrides)
+    configure_logging(config.logging.level, config.logging.format)
+    return App(config).run()

@@ -1,0 +1,99 @@
+"""Raw engine output -> per-class probabilities, as the model manifest says (sigmoid, softmax, or none).
+
+The activation lives here rather than in the exported graph so that every backend (OpenVINO, TensorRT,
+ONNX) gives the same probabilities from the same raw logits, and so that a model that already ends in
+a sigmoid can say ``activation: none`` instead of being squashed twice.
+
+Shapes: the channel axis is found from the rank, so one function serves every caller:
+``(C,)`` and ``(C, H, W)`` have channels on axis 0; ``(N, C)`` and ``(N, C, H, W)`` on axis 1.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from edge_inspect.errors import EngineOutputError
+from edge_inspect.model.manifest import OutputSpec
+from edge_inspect.types import FloatArray
+
+_CHANNEL_AXIS = {1: 0, 2: 1, 3: 0, 4: 1}
+"""Rank of the raw output -> index of its channel axis."""
+
+_RANKS = {"segmentation": (3, 4), "classification": (1, 2)}
+_SHAPE_WORDS = {
+    "segmentation": "(C, H, W) or (N, C, H, W)",
+    "classification": "(C,) or (N, C)",
+}
+
+
+def expected_channels(output: OutputSpec) -> int:
+    """Channels the raw output must have: one per class, plus the background channel under softmax."""
+    return len(output.classes) + (1 if output.activation == "softmax" else 0)
+
+
+def to_probabilities(raw: FloatArray, output: OutputSpec) -> FloatArray:
+    """Apply ``output.activation`` to ``raw`` and return float32 probabilities, one channel per class.
+
+    Under softmax, channel 0 is the background: it takes part in the normalisation and is then dropped,
+    so the result always has ``len(output.classes)`` channels in ``output.classes`` order.
+
+    Raises EngineOutputError when ``raw`` has the wrong rank or channel count for ``output``, or holds
+    NaN / Inf: one bad frame must give one ERROR result, never a verdict computed from garbage.
+    """
+    values = np.asarray(raw, dtype=np.float32)
+    _check_shape(values, output)
+    _check_finite(values, output)
+    axis = _CHANNEL_AXIS[values.ndim]
+    if output.activation == "sigmoid":
+        return sigmoid(values)
+    if output.activation == "softmax":
+        probs = softmax(values, axis=axis)
+        return np.ascontiguousarray(np.delete(probs, 0, axis=axis))
+    return values
+
+
+def sigmoid(x: FloatArray) -> FloatArray:
+    """Logistic function without overflow: ``exp`` only ever sees ``-|x|``, so large logits are safe."""
+    e = np.exp(-np.abs(x))
+    return np.where(x >= 0, 1.0 / (1.0 + e), e / (1.0 + e)).astype(np.float32, copy=False)
+
+
+def softmax(x: FloatArray, axis: int) -> FloatArray:
+    """Softmax along ``axis``, shifted by the maximum so that ``exp`` never overflows."""
+    e: FloatArray = np.exp(x - x.max(axis=axis, keepdims=True))
+    e /= e.sum(axis=axis, keepdims=True)
+    return e
+
+
+def _check_shape(values: FloatArray, output: OutputSpec) -> None:
+    channels = expected_channels(output)
+    background = " (1 background + classes)" if output.activation == "softmax" else ""
+    expected = (
+        f"expected {_SHAPE_WORDS[output.kind]} with C={channels}{background} "
+        f"for {output.kind} classes {list(output.classes)}"
+    )
+    if values.ndim not in _RANKS[output.kind]:
+        msg = f"engine output {output.name!r} has shape {values.shape}; {expected}"
+        raise EngineOutputError(msg)
+    if values.shape[_CHANNEL_AXIS[values.ndim]] != channels:
+        msg = (
+            f"engine output {output.name!r} has shape {values.shape} "
+            f"({values.shape[_CHANNEL_AXIS[values.ndim]]} channels); {expected}"
+        )
+        raise EngineOutputError(msg)
+    if values.size == 0:
+        msg = f"engine output {output.name!r} is empty: shape {values.shape}; {expected}"
+        raise EngineOutputError(msg)
+
+
+def _check_finite(values: FloatArray, output: OutputSpec) -> None:
+    finite = np.isfinite(values)
+    if finite.all():
+        return
+    n_nan = int(np.count_nonzero(np.isnan(values)))
+    n_inf = values.size - int(np.count_nonzero(finite)) - n_nan
+    msg = (
+        f"engine output {output.name!r} holds {n_nan + n_inf} non-finite values "
+        f"({n_nan} NaN, {n_inf} Inf) of {values.size} in shape {values.shape}"
+    )
+    raise EngineOutputError(msg)

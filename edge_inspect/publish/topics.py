@@ -1,0 +1,81 @@
+"""The MQTT topics of one station and camera, in one place so that publisher and subscribers agree.
+
+``{prefix}/{station}/{camera}/result``     one message per frame (QoS from config)
+``{prefix}/{station}/{camera}/camera``     camera state online / offline / reconnecting, retained
+``{prefix}/{station}/{camera}/thumbnail``  optional preview images
+``{prefix}/{station}/status``              daemon online / offline, retained; also the last will
+``{prefix}/{station}/stats``               periodic counters, retained
+
+A level holding a wildcard (``+``, ``#``), a ``/`` (station, camera) or nothing would publish somewhere
+no subscriber expects, so ``Topics`` refuses it at start-up with a ConfigError naming the field.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from edge_inspect.errors import ConfigError
+
+_FORBIDDEN = ("+", "#", "\x00")
+
+
+@dataclass(frozen=True, slots=True)
+class Topics:
+    """Topic names for ``prefix`` (may span several levels, e.g. ``plant-a/aoi``), station and camera."""
+
+    prefix: str
+    station: str
+    camera: str
+
+    def __post_init__(self) -> None:
+        problems = _level_problems("mqtt.topic_prefix", self.prefix, multi_level=True)
+        problems += _level_problems("station", self.station, multi_level=False)
+        problems += _level_problems("camera", self.camera, multi_level=False)
+        if problems:
+            raise ConfigError(problems)
+
+    @property
+    def result(self) -> str:
+        """One inspection result per frame."""
+        return f"{self.prefix}/{self.station}/{self.camera}/result"
+
+    @property
+    def status(self) -> str:
+        """The daemon's retained online / offline state, and its last will."""
+        return f"{self.prefix}/{self.station}/status"
+
+    @property
+    def stats(self) -> str:
+        """Periodic counters of the station."""
+        return f"{self.prefix}/{self.station}/stats"
+
+    @property
+    def camera_status(self) -> str:
+        """The camera's retained connection state."""
+        return f"{self.prefix}/{self.station}/{self.camera}/camera"
+
+    @property
+    def thumbnail(self) -> str:
+        """Preview images of inspected frames."""
+        return f"{self.prefix}/{self.station}/{self.camera}/thumbnail"
+
+
+def _level_problems(field: str, value: str, *, multi_level: bool) -> list[str]:
+    """Why ``value`` cannot be used as topic level(s), as ``field: message`` lines (none when it can)."""
+    if not value:
+        return [f"{field}: empty; a topic level needs at least one character"]
+    problems: list[str] = []
+    if value.startswith("$"):
+        problems.append(f"{field}: {value!r} starts with '$', which brokers reserve for their own topics")
+    if not multi_level and "/" in value:
+        problems.append(f"{field}: {value!r} contains '/'; it must be a single topic level")
+    levels = value.split("/")
+    for number, level in enumerate(levels, start=1):
+        where = f"level {number} of {value!r}" if len(levels) > 1 else repr(value)
+        if not level and multi_level:
+            problems.append(f"{field}: {where} is empty (a leading, trailing or doubled '/')")
+        bad = [char for char in _FORBIDDEN if char in level]
+        if bad:
+            shown = ", ".join(repr(char) for char in bad)
+            problems.append(f"{field}: {where} contains {shown}, which MQTT reserves for subscriptions")
+    return problems

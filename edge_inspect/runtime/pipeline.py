@@ -1,0 +1,274 @@
+"""The stage threads: source -> preprocess -> engine -> decision -> sinks, joined by bounded queues.
+
+Every stage runs on its own thread so grabbing, preprocessing, inference and publishing overlap. A frame
+that fails anywhere becomes one ERROR result and the loop goes on; a failing sink is logged and counted
+and never stops the others. The pipeline knows the stages only by their Protocols and callables.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+import structlog
+
+from edge_inspect.runtime.inspector import FrameInspector
+from edge_inspect.runtime.queues import Closed, DropPolicy, StageQueue
+from edge_inspect.runtime.stats import Stats
+from edge_inspect.types import (
+    Decision,
+    FloatArray,
+    Frame,
+    FrameSource,
+    InspectionResult,
+    Prepared,
+    ResultSink,
+    Verdict,
+)
+
+log = structlog.get_logger(__name__)
+
+ResultFactory = Callable[[Frame, Decision | None, str | None, dict[str, float]], InspectionResult]
+"""(frame, decision or None, error or None, timings_ms) -> the result to publish."""
+
+
+@dataclass(frozen=True, slots=True)
+class _Failed:
+    """A frame that failed before the decision: it still becomes exactly one (ERROR) result."""
+
+    frame: Frame
+    error: str
+    timings: dict[str, float] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class _Done:
+    prepared: Prepared
+    outputs: FloatArray | None
+    error: BaseException | None
+    infer_ms: float
+
+
+_Work = Prepared | _Failed
+_Finished = _Done | _Failed
+
+
+def _ms_since(start: float) -> float:
+    return (time.monotonic() - start) * 1000.0
+
+
+class Pipeline:
+    """Wire the threads; :meth:`run` returns when the source has ended and every frame is published."""
+
+    def __init__(
+        self,
+        source: FrameSource,
+        inspector: FrameInspector,
+        make_result: ResultFactory,
+        sinks: Sequence[ResultSink],
+        stats: Stats,
+        *,
+        queue_size: int = 4,
+        drop_policy: DropPolicy = "block",
+        on_frame_done: Callable[[InspectionResult], None] | None = None,
+        max_errors_logged: int = 100,
+    ) -> None:
+        self.source = source
+        self.inspector = inspector
+        self.make_result = make_result
+        self.sinks = list(sinks)
+        self.stats = stats
+        self.on_frame_done = on_frame_done
+        self._max_errors_logged = max_errors_logged
+        self.q_frames: StageQueue[Frame] = StageQueue("frames", queue_size, drop_policy)
+        self.q_prepared: StageQueue[_Work] = StageQueue("prepared", queue_size, "block")
+        # inference callbacks must never block for long: room for every request in flight, and more
+        self.q_inferred: StageQueue[_Finished] = StageQueue("inferred", queue_size + 256, "block")
+        self.q_results: StageQueue[InspectionResult] = StageQueue("results", queue_size, "block")
+        self.heartbeat: dict[str, float] = {}
+        """Last time each stage made progress (monotonic), for watchdogs."""
+        self._inflight = 0
+        self._inflight_lock = threading.Condition()
+        self._threads: list[threading.Thread] = []
+        self._stopping = threading.Event()
+        self.done = threading.Event()
+        for q in (self.q_frames, self.q_prepared, self.q_inferred, self.q_results):
+            stats.gauges[f"queue.{q.name}"] = q.__len__
+
+    # ------------------------------------------------------------------------------------------ control
+
+    def start(self) -> None:
+        stages = (
+            ("source", self._source_loop),
+            ("preprocess", self._preprocess_loop),
+            ("infer", self._infer_loop),
+            ("decide", self._decide_loop),
+            ("publish", self._publish_loop),
+        )
+        for name, target in stages:
+            thread = threading.Thread(target=self._guard(name, target), name=f"stage-{name}", daemon=True)
+            self._threads.append(thread)
+            self.heartbeat[name] = time.monotonic()
+            thread.start()
+
+    def stop(self) -> None:
+        """Stop taking new frames; frames already taken are still processed and published."""
+        self._stopping.set()
+        self.source.stop()
+
+    def join(self, timeout: float | None = None) -> bool:
+        """Wait until every frame is published; False if ``timeout`` ran out first."""
+        return self.done.wait(timeout)
+
+    def run(self) -> None:
+        self.start()
+        self.join()
+
+    def _guard(self, name: str, target: Callable[[], None]) -> Callable[[], None]:
+        def run() -> None:
+            try:
+                target()
+            except Exception:
+                # a bug in a stage loop: say so loudly, and let the daemon's supervisor see the pipeline end
+                log.exception("stage crashed", stage=name)
+                self.stats.count(f"stage_crash.{name}")
+                self._stopping.set()
+                for q in (self.q_frames, self.q_prepared, self.q_inferred, self.q_results):
+                    q.close()
+                self.done.set()
+
+        return run
+
+    # ------------------------------------------------------------------------------------------- stages
+
+    def _source_loop(self) -> None:
+        try:
+            for frame in self.source.frames():
+                self.heartbeat["source"] = time.monotonic()
+                self.stats.count("grabbed")
+                dropped = self.q_frames.put(frame)
+                if dropped is not None:
+                    self.stats.count("dropped.frames")
+                if self._stopping.is_set():
+                    break
+        finally:
+            self.q_frames.close()
+
+    def _preprocess_loop(self) -> None:
+        try:
+            while True:
+                try:
+                    frame = self.q_frames.get()
+                except Closed:
+                    return
+                self.heartbeat["preprocess"] = time.monotonic()
+                if frame.image is None or frame.error is not None:
+                    self.q_prepared.put(_Failed(frame, frame.error or "source gave no image"))
+                    continue
+                start = time.monotonic()
+                try:
+                    prepared = self.inspector.prepare(frame)
+                except Exception as exc:  # one bad frame is one ERROR result, never a dead loop
+                    self.q_prepared.put(_Failed(frame, f"preprocess: {exc}", {"preprocess": _ms_since(start)}))
+                    continue
+                self.stats.latency("preprocess", prepared.preprocess_ms)
+                self.q_prepared.put(prepared)
+        finally:
+            self.q_prepared.close()
+
+    def _infer_loop(self) -> None:
+        try:
+            while True:
+                try:
+                    work = self.q_prepared.get()
+                except Closed:
+                    break
+                self.heartbeat["infer"] = time.monotonic()
+                if isinstance(work, _Failed):
+                    self.q_inferred.put(work)
+                    continue
+                self._submit(work)
+            self._wait_inflight()
+        finally:
+            self.q_inferred.close()
+
+    def _submit(self, prepared: Prepared) -> None:
+        start = time.monotonic()
+
+        def done(outputs: FloatArray | None, error: BaseException | None) -> None:
+            self.q_inferred.put(_Done(prepared, outputs, error, _ms_since(start)))
+            with self._inflight_lock:
+                self._inflight -= 1
+                self._inflight_lock.notify_all()
+
+        with self._inflight_lock:
+            self._inflight += 1
+        try:
+            self.inspector.engine.submit(prepared.tensor, done)
+        except Exception as exc:
+            done(None, exc)
+
+    def _wait_inflight(self) -> None:
+        with self._inflight_lock:
+            self._inflight_lock.wait_for(lambda: self._inflight == 0)
+
+    def _decide_loop(self) -> None:
+        try:
+            while True:
+                try:
+                    item = self.q_inferred.get()
+                except Closed:
+                    return
+                self.heartbeat["decide"] = time.monotonic()
+                self.q_results.put(self._to_result(item))
+        finally:
+            self.q_results.close()
+
+    def _to_result(self, item: _Finished) -> InspectionResult:
+        if isinstance(item, _Failed):
+            return self.make_result(item.frame, None, item.error, dict(item.timings))
+        frame = item.prepared.frame
+        timings = {"preprocess": item.prepared.preprocess_ms, "infer": item.infer_ms}
+        self.stats.latency("infer", item.infer_ms)
+        if item.error is not None or item.outputs is None:
+            return self.make_result(frame, None, f"inference: {item.error}", timings)
+        start = time.monotonic()
+        try:
+            decision = self.inspector.finish(item.prepared, item.outputs)
+        except Exception as exc:
+            timings["decide"] = _ms_since(start)
+            return self.make_result(frame, None, f"decision: {exc}", timings)
+        timings["decide"] = _ms_since(start)
+        self.stats.latency("decide", timings["decide"])
+        return self.make_result(frame, decision, None, timings)
+
+    def _publish_loop(self) -> None:
+        try:
+            while True:
+                try:
+                    result = self.q_results.get()
+                except Closed:
+                    return
+                self.heartbeat["publish"] = time.monotonic()
+                self._deliver(result)
+        finally:
+            self.done.set()
+
+    def _deliver(self, result: InspectionResult) -> None:
+        if result.verdict is Verdict.ERROR:
+            self.stats.count("errors")
+            if self.stats.counter("errors") <= self._max_errors_logged:
+                log.warning("frame failed", seq=result.seq, source=result.source.path, error=result.error)
+        for sink in self.sinks:
+            try:
+                sink.handle(result)
+            except Exception as exc:
+                self.stats.count(f"sink_errors.{sink.name}")
+                log.error("sink failed", sink=sink.name, seq=result.seq, error=str(exc))
+        self.stats.verdict(result.verdict)
+        if "total" in result.timings_ms:
+            self.stats.latency("total", result.timings_ms["total"])
+        if self.on_frame_done is not None:
+            self.on_frame_done(result)

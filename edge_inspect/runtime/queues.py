@@ -1,0 +1,89 @@
+"""A bounded queue between two stages, with a named policy for when it is full, and counted drops."""
+
+from __future__ import annotations
+
+import collections
+import threading
+from typing import Generic, Literal, TypeVar
+
+T = TypeVar("T")
+
+DropPolicy = Literal["block", "drop_oldest", "drop_newest"]
+
+
+class Closed(Exception):
+    """``get`` on a queue that was closed and is empty."""
+
+
+class StageQueue(Generic[T]):
+    """FIFO of at most ``capacity`` items.
+
+    ``block``: ``put`` waits for room (replay, triggered cameras: nothing is lost).
+    ``drop_oldest``: ``put`` discards the oldest waiting item (free-run cameras: stay live).
+    ``drop_newest``: ``put`` discards the new item.
+    Every discarded item is counted in ``dropped`` and returned by ``put`` so the caller can account for it.
+    """
+
+    def __init__(self, name: str, capacity: int, policy: DropPolicy = "block") -> None:
+        if capacity < 1:
+            msg = "capacity must be >= 1"
+            raise ValueError(msg)
+        self.name = name
+        self.capacity = capacity
+        self.policy = policy
+        self.dropped = 0
+        self._items: collections.deque[T] = collections.deque()
+        self._closed = False
+        self._lock = threading.Lock()
+        self._not_empty = threading.Condition(self._lock)
+        self._not_full = threading.Condition(self._lock)
+
+    def put(self, item: T, timeout: float | None = None) -> T | None:
+        """Add ``item``; return the item dropped to make room (or ``item`` itself if it was dropped)."""
+        with self._lock:
+            if self._closed:
+                msg = f"queue {self.name} is closed"
+                raise Closed(msg)
+            dropped: T | None = None
+            if len(self._items) >= self.capacity:
+                if self.policy == "drop_oldest":
+                    dropped = self._items.popleft()
+                    self.dropped += 1
+                elif self.policy == "drop_newest":
+                    self.dropped += 1
+                    return item
+                elif not self._not_full.wait_for(
+                    lambda: len(self._items) < self.capacity or self._closed, timeout
+                ):
+                    msg = f"queue {self.name}: put timed out"
+                    raise TimeoutError(msg)
+                if self._closed:
+                    msg = f"queue {self.name} is closed"
+                    raise Closed(msg)
+            self._items.append(item)
+            self._not_empty.notify()
+            return dropped
+
+    def get(self, timeout: float | None = None) -> T:
+        """Take the oldest item; raise :class:`Closed` once closed and empty, TimeoutError on timeout."""
+        with self._lock:
+            if not self._not_empty.wait_for(lambda: bool(self._items) or self._closed, timeout):
+                msg = f"queue {self.name}: get timed out"
+                raise TimeoutError(msg)
+            if not self._items:
+                msg = f"queue {self.name} is closed"
+                raise Closed(msg)
+            item = self._items.popleft()
+            self._not_full.notify()
+            return item
+
+    def close(self) -> None:
+        """No more puts; getters drain what is left, then get :class:`Closed`."""
+        with self._lock:
+            self._closed = True
+            self._not_empty.notify_all()
+            self._not_full.notify_all()
+
+    def __len__(self) -> int:
+        with self._lock:
+            return len(self._items)

@@ -1,0 +1,202 @@
+"""Decode one image file's bytes into pixels, or say clearly why it cannot be decoded.
+
+A pure function of the bytes, so every failure mode is testable without files. The container is checked
+before OpenCV sees it: depending on the build, OpenCV may return a grey-filled image for a truncated JPEG
+or a partial one for a truncated BMP or TIFF, and an inspection daemon must never judge half a frame.
+Bit depth is kept (``IMREAD_UNCHANGED``): 16-bit stays uint16, so the model's normalisation scales by it.
+"""
+
+from __future__ import annotations
+
+import struct
+
+import cv2
+import numpy as np
+
+from edge_inspect.errors import FrameDecodeError
+from edge_inspect.types import ImageArray
+
+_PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+_JPEG_SOI = b"\xff\xd8\xff"
+_JPEG_EOI = b"\xff\xd9"
+_TIFF_LE = b"II*\x00"
+_TIFF_BE = b"MM\x00*"
+
+_BMP_HEADER = 14
+_BMP_CORE_HEADER = 12
+_BMP_INFO_HEADER = 40
+_BMP_UNCOMPRESSED = (0, 3)  # BI_RGB, BI_BITFIELDS: the pixel array size follows from the header
+
+_TIFF_OFFSET_TAGS = {273: 279, 324: 325}  # StripOffsets -> StripByteCounts, TileOffsets -> TileByteCounts
+_TIFF_TYPE_SIZE = {3: 2, 4: 4}  # SHORT, LONG
+_TIFF_IFD_ENTRY = 12
+
+_SHORTEST_IMAGE = 26  # no PNG, JPEG, BMP or TIFF file is shorter (a 1x1 BMP with its headers)
+_SUPPORTED_DTYPES = (np.dtype(np.uint8), np.dtype(np.uint16))
+_MONO_CHANNELS = 1
+_COLOR_CHANNELS = 3
+_ALPHA_CHANNELS = 4
+
+
+def sniff_format(data: bytes) -> str | None:
+    """The container format named by the file's first bytes: PNG, JPEG, BMP, TIFF, or None."""
+    if data.startswith(_PNG_SIGNATURE):
+        return "PNG"
+    if data.startswith(_JPEG_SOI):
+        return "JPEG"
+    if data.startswith(b"BM") and len(data) >= _BMP_HEADER:
+        return "BMP"
+    if data.startswith((_TIFF_LE, _TIFF_BE)):
+        return "TIFF"
+    return None
+
+
+def _check_png(data: bytes) -> None:
+    """Walk the chunk list up to IEND: a cut file ends inside a chunk or before IEND."""
+    pos = len(_PNG_SIGNATURE)
+    while True:
+        if pos + 8 > len(data):
+            msg = f"truncated PNG: no IEND chunk (the file ends at byte {len(data)})"
+            raise FrameDecodeError(msg)
+        (length,) = struct.unpack_from(">I", data, pos)
+        kind = data[pos + 4 : pos + 8]
+        end = pos + 12 + length
+        if end > len(data):
+            name = kind.decode("latin-1", "replace")
+            msg = f"truncated PNG: chunk {name!r} at byte {pos} needs {end} bytes, the file has {len(data)}"
+            raise FrameDecodeError(msg)
+        if kind == b"IEND":
+            return
+        pos = end
+
+
+def _check_jpeg(data: bytes) -> None:
+    """A complete JPEG ends with the EOI marker (trailing zero padding, as some grabbers write, is allowed)."""
+    if not data.rstrip(b"\x00").endswith(_JPEG_EOI):
+        msg = f"truncated JPEG: no end-of-image marker (FF D9) at the end of its {len(data)} bytes"
+        raise FrameDecodeError(msg)
+
+
+def _check_bmp(data: bytes) -> None:
+    """The pixel array of an uncompressed BMP must fit in the file; a compressed one, its declared size."""
+    if len(data) < _BMP_HEADER + 4:
+        msg = f"truncated BMP: {len(data)} bytes is shorter than its header"
+        raise FrameDecodeError(msg)
+    declared, offset, header = struct.unpack_from("<I4xII", data, 2)
+    if header == _BMP_CORE_HEADER and len(data) >= _BMP_HEADER + _BMP_CORE_HEADER:
+        width, height, _planes, bits = struct.unpack_from("<HHHH", data, 18)
+        compression = 0
+    elif header >= _BMP_INFO_HEADER and len(data) >= _BMP_HEADER + _BMP_INFO_HEADER:
+        width, height, _planes, bits, compression = struct.unpack_from("<iiHHI", data, 18)
+    else:
+        msg = f"truncated or corrupt BMP: DIB header of {header} bytes in a {len(data)}-byte file"
+        raise FrameDecodeError(msg)
+    if compression in _BMP_UNCOMPRESSED:
+        stride = (abs(width) * bits + 31) // 32 * 4
+        needed = offset + stride * abs(height)
+    else:
+        needed = declared
+    if needed > len(data):
+        msg = f"truncated BMP: {abs(width)}x{abs(height)}x{bits}bit needs {needed} bytes, the file has {len(data)}"
+        raise FrameDecodeError(msg)
+
+
+def _tiff_values(data: bytes, order: str, entry: int) -> list[int] | None:
+    """The SHORT/LONG values of one IFD entry (inline or at their offset); None for other types."""
+    _tag, kind, count, inline = struct.unpack_from(f"{order}HHII", data, entry)
+    size = _TIFF_TYPE_SIZE.get(kind)
+    if size is None:
+        return None
+    start = entry + 8 if count * size <= 4 else inline
+    if start + count * size > len(data):
+        msg = f"truncated TIFF: a strip table at byte {start} runs past the end ({len(data)} bytes)"
+        raise FrameDecodeError(msg)
+    code = "H" if size == 2 else "I"
+    return list(struct.unpack_from(f"{order}{count}{code}", data, start))
+
+
+def _check_tiff(data: bytes) -> None:
+    """The first directory (the page OpenCV reads) and every strip or tile it names must lie in the file."""
+    order = "<" if data.startswith(_TIFF_LE) else ">"
+    if len(data) < 8:
+        msg = f"truncated TIFF: {len(data)} bytes is shorter than its header"
+        raise FrameDecodeError(msg)
+    (ifd,) = struct.unpack_from(f"{order}I", data, 4)
+    if ifd + 2 > len(data):
+        msg = f"truncated TIFF: its directory at byte {ifd} is past the end ({len(data)} bytes)"
+        raise FrameDecodeError(msg)
+    (count,) = struct.unpack_from(f"{order}H", data, ifd)
+    if ifd + 2 + count * _TIFF_IFD_ENTRY + 4 > len(data):
+        msg = f"truncated TIFF: its directory at byte {ifd} runs past the end ({len(data)} bytes)"
+        raise FrameDecodeError(msg)
+    entries = {}
+    for i in range(count):
+        entry = ifd + 2 + i * _TIFF_IFD_ENTRY
+        (tag,) = struct.unpack_from(f"{order}H", data, entry)
+        entries[tag] = entry
+    for offsets_tag, counts_tag in _TIFF_OFFSET_TAGS.items():
+        if offsets_tag not in entries or counts_tag not in entries:
+            continue
+        offsets = _tiff_values(data, order, entries[offsets_tag])
+        counts = _tiff_values(data, order, entries[counts_tag])
+        if offsets is None or counts is None:
+            continue
+        end = max((o + c for o, c in zip(offsets, counts, strict=False)), default=0)
+        if end > len(data):
+            msg = f"truncated TIFF: its image data runs to byte {end}, the file has {len(data)}"
+            raise FrameDecodeError(msg)
+
+
+_CONTAINER_CHECKS = {"PNG": _check_png, "JPEG": _check_jpeg, "BMP": _check_bmp, "TIFF": _check_tiff}
+
+
+def _normalise_channels(image: ImageArray, name: str) -> ImageArray:
+    """HxWx1 becomes HxW; BGRA drops its alpha (frames are mono or BGR); anything else is refused."""
+    if image.ndim == 2:
+        return image
+    channels = image.shape[2] if image.ndim == 3 else None
+    if channels == _MONO_CHANNELS:
+        return image[:, :, 0]
+    if channels == _COLOR_CHANNELS:
+        return image
+    if channels == _ALPHA_CHANNELS:
+        return cv2.cvtColor(image, cv2.COLOR_BGRA2BGR)
+    msg = f"{name}: unsupported image shape {image.shape} (expected mono, BGR or BGRA)"
+    raise FrameDecodeError(msg)
+
+
+def decode_image(data: bytes, name: str) -> ImageArray:
+    """Decode a PNG, JPEG, BMP or TIFF file's bytes to an HxW or HxWx3 (BGR) uint8/uint16 array.
+
+    ``name`` (the file's path) starts every error message. Raises :class:`FrameDecodeError`, and nothing
+    else, for an empty, truncated, corrupt or unsupported file.
+    """
+    if not data:
+        msg = f"{name}: empty file (0 bytes)"
+        raise FrameDecodeError(msg)
+    kind = sniff_format(data)
+    if kind is None and len(data) < _SHORTEST_IMAGE:
+        msg = f"{name}: too short to be an image ({len(data)} bytes)"
+        raise FrameDecodeError(msg)
+    if kind is None:
+        msg = f"{name}: not a PNG, JPEG, BMP or TIFF image (it starts with {data[:8].hex(' ')})"
+        raise FrameDecodeError(msg)
+    try:
+        _CONTAINER_CHECKS[kind](data)
+    except FrameDecodeError as exc:
+        raise FrameDecodeError(f"{name}: {exc}") from None
+    except struct.error as exc:
+        msg = f"{name}: corrupt {kind} header ({exc})"
+        raise FrameDecodeError(msg) from None
+    try:
+        image = cv2.imdecode(np.frombuffer(data, dtype=np.uint8), cv2.IMREAD_UNCHANGED)
+    except cv2.error as exc:
+        msg = f"{name}: corrupt {kind} data: OpenCV refused it ({str(exc).strip().splitlines()[-1]})"
+        raise FrameDecodeError(msg) from None
+    if image is None or image.size == 0:
+        msg = f"{name}: corrupt {kind} data: OpenCV could not decode it"
+        raise FrameDecodeError(msg)
+    if image.dtype not in _SUPPORTED_DTYPES:
+        msg = f"{name}: unsupported pixel type {image.dtype} (only 8- and 16-bit unsigned images are read)"
+        raise FrameDecodeError(msg)
+    return _normalise_channels(image, name)

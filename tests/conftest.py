@@ -1,0 +1,35 @@
+"""Shared fixtures: a real mosquitto broker on loopback, and paths to the shipped model and sample set."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.helpers.broker import Mosquitto
+
+ROOT = Path(__file__).resolve().parent.parent
+MODEL_DIR = ROOT / "models" / "dagm-unet"
+SAMPLE_DIR = ROOT / "models" / "dagm-sample"
+
+
+@pytest.fixture
+def broker(tmp_path: Path) -> Iterator[Mosquitto]:
+    """A fresh mosquitto on a free 127.0.0.1 port, stopped after the test."""
+    with Mosquitto(tmp_path / "broker") as running:
+        yield running
+
+
+@pytest.fixture(scope="session")
+def model_dir() -> Path:
+    if not (MODEL_DIR / "manifest.yaml").is_file():
+        pytest.skip("the shipped model package models/dagm-unet is missing")
+    return MODEL_DIR
+
+
+@pytest.fixture(scope="session")
+def sample_dir() -> Path:
+    if not SAMPLE_DIR.is_dir():
+        pytest.skip("the shipped sample set models/dagm-sample is missing")
+    return SAMPLE_DIR
