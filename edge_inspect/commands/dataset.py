@@ -21,6 +21,7 @@ def add_parser(subparsers: Any) -> None:
     parser.add_argument("--test-good", type=int, default=200, help="defect-free Test images per class")
     parser.add_argument("--test-defective", type=int, default=50, help="defective Test images per class")
     parser.add_argument("--classes", type=int, default=6, help="number of texture classes (1-6)")
+    parser.add_argument("--png-compression", type=int, default=1, help="PNG zlib level 0-9 (default 1)")
     parser.add_argument(
         "--flat", metavar="GOOD,DEFECTIVE",
         help="write a flat replay set (NNNN.PNG + Label/) of this many images of mixed classes instead",
@@ -53,6 +54,7 @@ def run(args: argparse.Namespace) -> int:
         test_good=args.test_good,
         test_defective=args.test_defective,
         seed=args.seed,
+        png_compression=args.png_compression,
     )
     if args.flat:
         good, _, defective = args.flat.partition(",")

@@ -58,12 +58,17 @@ def run(args: argparse.Namespace) -> int:
                 received.append(msg.payload)
                 all_in.notify_all()
 
+        subscribed = threading.Event()
         subscriber = mqtt.Client(CallbackAPIVersion.VERSION2, protocol=mqtt.MQTTv311)
         subscriber.on_message = on_message
+        subscriber.on_subscribe = lambda *_args: subscribed.set()
         subscriber.connect("127.0.0.1", broker.port)
         subscriber.loop_start()
         app = App(config, extra_sinks=[console := ConsoleSink()])
         subscriber.subscribe(app.topics.result, qos=1)
+        if not subscribed.wait(10):
+            msg = "the demo's subscriber could not subscribe to the embedded broker"
+            raise EdgeInspectError(msg)
         print(f"edge-inspect demo: {args.samples} -> {args.model.name} -> mqtt://127.0.0.1:{broker.port}/{app.topics.result}")
         code = app.run()
         with all_in:

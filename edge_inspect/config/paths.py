@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 from pydantic import ValidationInfo
@@ -13,4 +14,5 @@ def resolve(value: str | Path, info: ValidationInfo) -> Path:
     if path.is_absolute():
         return path
     base = (info.context or {}).get("base_dir") if isinstance(info.context, dict) else None
-    return (Path(base) / path) if base is not None else path.absolute()
+    joined = (Path(base) / path) if base is not None else path.absolute()
+    return Path(os.path.normpath(joined))

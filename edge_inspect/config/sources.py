@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Annotated, ClassVar, Literal, Union
+from typing import Annotated, Any, ClassVar, Literal, Union
 
-from pydantic import Field, ValidationInfo, field_validator
+from pydantic import Field, ValidationInfo, field_validator, model_validator
 
 from edge_inspect.config.base import StrictModel
 from edge_inspect.config.paths import resolve
@@ -56,8 +56,172 @@ class ReplaySourceConfig(StrictModel):
         return str(resolve(value, info))
 
 
+PylonTriggerMode = Literal["off", "software", "hardware"]
+PylonOutputFormat = Literal["auto", "mono8", "mono16", "bgr8"]
+FeatureValue = bool | int | float | str
+
+
+class PylonTriggerConfig(StrictModel):
+    """Free-run or triggered acquisition. Triggered frames are grabbed one by one and never dropped."""
+
+    mode: PylonTriggerMode = Field(
+        "off",
+        description="'off' = free-run at frame_rate; 'hardware' = one frame per edge on 'line'; 'software' = "
+        "one frame per software trigger, fired by the source every software_interval_s, or on request "
+        "through PylonSource.trigger() when the interval is null.",
+    )
+    line: str = Field("Line1", description="Input line of a hardware trigger (TriggerSource), e.g. 'Line1'.")
+    activation: Literal["RisingEdge", "FallingEdge", "AnyEdge", "LevelHigh", "LevelLow"] = Field(
+        "RisingEdge", description="Which signal edge or level fires a hardware trigger (TriggerActivation)."
+    )
+    software_interval_s: float | None = Field(
+        None,
+        gt=0,
+        description="Software mode: fire a trigger every this many seconds (a timer-driven station, demos, "
+        "tests); null = only on request.",
+    )
+    software_count: int | None = Field(
+        None,
+        ge=1,
+        description="Software mode with an interval: end the source after this many triggers (a fixed "
+        "batch); null = until stopped.",
+    )
+
+    @model_validator(mode="after")
+    def _check(self) -> PylonTriggerConfig:
+        software_only = (self.software_interval_s, self.software_count)
+        if self.mode != "software" and any(value is not None for value in software_only):
+            msg = "software_interval_s and software_count need mode 'software'"
+            raise ValueError(msg)
+        if self.software_count is not None and self.software_interval_s is None:
+            msg = "software_count needs software_interval_s (the source fires the triggers itself)"
+            raise ValueError(msg)
+        return self
+
+
+class PylonRoiConfig(StrictModel):
+    """The sensor area read out (Width, Height, OffsetX, OffsetY), in pixels."""
+
+    width: int = Field(gt=0, description="Width, pixels (Width).")
+    height: int = Field(gt=0, description="Height, pixels (Height).")
+    offset_x: int = Field(0, ge=0, description="Left edge on the sensor, pixels (OffsetX).")
+    offset_y: int = Field(0, ge=0, description="Top edge on the sensor, pixels (OffsetY).")
+
+
+class PylonGigEConfig(StrictModel):
+    """GigE transport settings; a USB3 camera lacks these features, so setting them there is an error."""
+
+    packet_size: int | None = Field(
+        None, gt=0, description="GevSCPSPacketSize, bytes: up to the NIC's MTU (9000 with jumbo frames)."
+    )
+    inter_packet_delay: int | None = Field(
+        None,
+        ge=0,
+        description="GevSCPD, timestamp ticks between packets: raise it when several cameras share a link.",
+    )
+
+
+class PylonSourceConfig(StrictModel):
+    """A Basler GigE or USB3 camera through pypylon (the 'pylon' extra)."""
+
+    plugin: ClassVar[str] = "edge_inspect.sources.pylon:PylonSource"
+
+    type: Literal["pylon"] = Field(description="Selects the Basler pylon camera source.")
+    serial: str | None = Field(None, description="Select the camera by serial number.")
+    user_name: str | None = Field(
+        None, description="Select the camera by its user-defined name (DeviceUserID)."
+    )
+    ip_address: str | None = Field(None, description="Select a GigE camera by IP address.")
+    pixel_format: str | None = Field(
+        None,
+        description="PixelFormat set at open (Mono8, Mono12, Mono16, RGB8, BGR8, BayerRG8, ...); "
+        "null = keep the camera's.",
+    )
+    output_format: PylonOutputFormat = Field(
+        "auto",
+        description="What frames carry, converted by pylon's own converter: 'mono8', 'mono16' (MSB-aligned), "
+        "'bgr8'; 'auto' = mono8 for 8-bit mono, mono16 for deeper mono, bgr8 for colour and Bayer.",
+    )
+    exposure_us: float | None = Field(None, gt=0, description="ExposureTime, microseconds; null = keep.")
+    gain_db: float | None = Field(None, description="Gain, dB; null = keep.")
+    frame_rate: float | None = Field(
+        None, gt=0, description="Free-run AcquisitionFrameRate, frames per second; null = keep the camera's."
+    )
+    roi: PylonRoiConfig | None = Field(None, description="Sensor area read out; null = keep.")
+    buffer_count: int = Field(10, ge=1, description="Grab buffers pylon allocates (MaxNumBuffer).")
+    gige: PylonGigEConfig = Field(default_factory=PylonGigEConfig, description="GigE transport settings.")
+    features: dict[str, FeatureValue] = Field(
+        default_factory=dict,
+        description="Further GenICam features set at open, in order, after the ones above (name -> value), "
+        "e.g. {UserSetSelector: UserSet1, UserSetLoad: true, BalanceWhiteAuto: Off}; a command runs when set "
+        "to true. Each is checked like the others.",
+    )
+    trigger: PylonTriggerConfig = Field(
+        default_factory=PylonTriggerConfig, description="Free-run or triggered acquisition."
+    )
+    drop_policy: Literal["block", "drop_oldest"] = Field(
+        "drop_oldest",
+        description="Free-run: 'drop_oldest' keeps only the latest image (drops are counted) or 'block'. "
+        "Triggered acquisition is always 'block' (its default): every trigger gives a result.",
+    )
+    grab_timeout_s: float = Field(
+        2.0,
+        gt=0,
+        description="Longest wait for an image (free-run) or for a software trigger's image, seconds; "
+        "longer is counted as a timeout (free-run) or gives an ERROR result (software trigger).",
+    )
+    no_frame_timeout_s: float | None = Field(
+        10.0,
+        gt=0,
+        description="Free-run and hardware trigger: alarm (camera state 'offline') when no image arrives "
+        "for this long; null = never (a hardware-triggered line that may idle). Software triggers have "
+        "grab_timeout_s instead.",
+    )
+    reconnect_min_s: float = Field(0.5, gt=0, description="First delay before re-opening a removed camera.")
+    reconnect_max_s: float = Field(
+        10.0, gt=0, description="Longest delay between re-open attempts (the delay doubles up to it)."
+    )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _triggered_blocks(cls, data: Any) -> Any:
+        """Triggered acquisition defaults to 'block': a trigger must never be dropped silently."""
+        if isinstance(data, dict) and "drop_policy" not in data:
+            trigger = data.get("trigger")
+            if isinstance(trigger, dict):
+                mode = trigger.get("mode", "off")
+            else:
+                mode = getattr(trigger, "mode", "off")
+            if mode != "off":
+                return {**data, "drop_policy": "block"}
+        return data
+
+    @model_validator(mode="after")
+    def _check(self) -> PylonSourceConfig:
+        chosen = [name for name in ("serial", "user_name", "ip_address") if getattr(self, name) is not None]
+        if len(chosen) > 1:
+            msg = f"select the camera by one of serial, user_name, ip_address; got {', '.join(chosen)}"
+            raise ValueError(msg)
+        if self.trigger.mode != "off" and self.drop_policy != "block":
+            msg = "triggered acquisition never drops frames: drop_policy must be 'block'"
+            raise ValueError(msg)
+        if self.reconnect_max_s < self.reconnect_min_s:
+            msg = "reconnect_max_s must be >= reconnect_min_s"
+            raise ValueError(msg)
+        return self
+
+    @property
+    def selector(self) -> tuple[str, str] | None:
+        """``(field, value)`` of the chosen selection, or None for the first camera found."""
+        for name in ("serial", "user_name", "ip_address"):
+            value = getattr(self, name)
+            if value is not None:
+                return name, value
+        return None
+
+
 # The one registry of source plug-ins: add a member here; its ``plugin`` names the implementation.
 SourceConfig = Annotated[
-    Union[ReplaySourceConfig],  # noqa: UP007 (a one-member union today; plug-ins add members)
+    Union[ReplaySourceConfig, PylonSourceConfig],  # noqa: UP007 (pydantic needs the Union form here)
     Field(discriminator="type"),
 ]

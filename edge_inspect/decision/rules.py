@@ -36,6 +36,12 @@ class IgnoreZone:
     height: int
     classes: tuple[str, ...] | None = None
 
+    def __post_init__(self) -> None:
+        # Negative starts would wrap around in numpy slicing and blank the wrong side of the map.
+        if min(self.x, self.y) < 0 or min(self.width, self.height) <= 0:
+            msg = f"ignore zone {self}: x and y must be >= 0, width and height > 0"
+            raise ConfigError([msg])
+
 
 @dataclass(frozen=True, slots=True)
 class Rules:

@@ -4,15 +4,18 @@ Steps, per class: threshold -> binary mask -> ignore zones cleared -> connected 
 at least the class's minimum area are kept as defects. The frame is NG when it has more kept defects
 than ``max_defects``.
 
-Everything is vectorised over pixels: the per-region maximum and mean scores come from the component
-label image with ``np.bincount`` and ``np.maximum.reduceat`` over the foreground pixels only; the only
-Python loop is over regions, to build the ``Defect`` records.
+Everything is vectorised over pixels: OpenCV labels the regions, and every per-region figure (area,
+box, centroid, maximum and mean score) comes from the label image with ``np.bincount`` and ``reduceat``
+over the foreground pixels only; the only Python loop is over regions, to build the ``Defect`` records.
 
 The probabilities must already be in frame coordinates (tiles stitched, stride undone): ignore zones,
 areas, boxes and centroids are all in the pixels of the map given here.
 """
 
 from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
 
 import cv2
 import numpy as np
@@ -90,25 +93,24 @@ def _regions(
     rules: Rules,
     class_map: npt.NDArray[np.uint8],
 ) -> list[Defect]:
-    """The kept regions of one class's mask; paints them into ``class_map`` as ``class_id``."""
-    count, labels, stats, centroids = cv2.connectedComponentsWithStats(
+    """The kept regions of one class's mask; paints them into ``class_map`` as ``class_id``.
+
+    Region statistics are computed here from the foreground pixels rather than taken from
+    ``cv2.connectedComponentsWithStats``: that one also scans every background pixel for label 0's
+    statistics, which makes it ~10x slower than labelling alone on a mostly clean 512x512 map.
+    """
+    pixels = np.flatnonzero(mask)
+    if pixels.size == 0:
+        return []
+    count, labels = cv2.connectedComponents(
         mask.view(np.uint8), connectivity=rules.connectivity, ltype=cv2.CV_32S
     )
-    if count <= 1:
-        return []
-    areas = stats[:, cv2.CC_STAT_AREA]
+    label_of = labels.ravel()[pixels]
+    areas = np.bincount(label_of, minlength=count)
     kept = np.flatnonzero(areas[1:] >= rules.min_area_px[class_id - 1]) + 1
     if kept.size == 0:
         return []
-    # Per-region statistics over the foreground pixels only (a few percent of the frame at most).
-    pixels = np.flatnonzero(mask)
-    label_of = labels.ravel()[pixels]
-    score_of = prob.ravel()[pixels]
-    sums = np.bincount(label_of, weights=score_of, minlength=count)
-    order = np.argsort(label_of, kind="stable")
-    starts = np.searchsorted(label_of[order], np.arange(1, count))
-    maxima = np.concatenate(([0.0], np.maximum.reduceat(score_of[order], starts)))
-
+    stats = _region_stats(pixels, label_of, prob.ravel()[pixels], count, mask.shape[1])
     keep = np.zeros(count, dtype=bool)
     keep[kept] = True
     class_map.ravel()[pixels[keep[label_of]]] = class_id
@@ -117,17 +119,64 @@ def _regions(
             class_name=name,
             area_px=int(areas[k]),
             bbox=(
-                int(stats[k, cv2.CC_STAT_LEFT]),
-                int(stats[k, cv2.CC_STAT_TOP]),
-                int(stats[k, cv2.CC_STAT_WIDTH]),
-                int(stats[k, cv2.CC_STAT_HEIGHT]),
+                int(stats.x_min[k]),
+                int(stats.y_min[k]),
+                int(stats.x_max[k] - stats.x_min[k] + 1),
+                int(stats.y_max[k] - stats.y_min[k] + 1),
             ),
-            centroid=(float(centroids[k, 0]), float(centroids[k, 1])),
-            max_score=float(maxima[k]),
-            mean_score=float(sums[k] / areas[k]),
+            centroid=(float(stats.x_sum[k] / areas[k]), float(stats.y_sum[k] / areas[k])),
+            max_score=float(stats.score_max[k]),
+            mean_score=float(stats.score_sum[k] / areas[k]),
         )
         for k in kept
     ]
+
+
+@dataclass(frozen=True, slots=True)
+class _RegionStats:
+    """Per-label arrays (index = label; label 0, the background, holds zeros)."""
+
+    x_min: npt.NDArray[Any]
+    x_max: npt.NDArray[Any]
+    y_min: npt.NDArray[Any]
+    y_max: npt.NDArray[Any]
+    x_sum: npt.NDArray[Any]
+    y_sum: npt.NDArray[Any]
+    score_max: npt.NDArray[Any]
+    score_sum: npt.NDArray[Any]
+
+
+def _region_stats(
+    pixels: npt.NDArray[np.intp],
+    label_of: npt.NDArray[Any],
+    score_of: FloatArray,
+    count: int,
+    width: int,
+) -> _RegionStats:
+    """Box, coordinate sums and score max / sum of every label, from its foreground pixels.
+
+    Sums come from ``np.bincount``; minima and maxima from ``reduceat`` over the pixels grouped by
+    label (a stable sort keeps each group in raster order, so its first and last rows are y min / max).
+    """
+    ys, xs = np.divmod(pixels, width)
+    order = np.argsort(label_of, kind="stable")
+    starts = np.searchsorted(label_of[order], np.arange(1, count))
+    ends = np.append(starts[1:], order.size) - 1
+    xs_sorted = xs[order]
+
+    def per_label(values: npt.NDArray[Any]) -> npt.NDArray[Any]:
+        return np.concatenate((np.zeros(1, dtype=values.dtype), values))
+
+    return _RegionStats(
+        x_min=per_label(np.minimum.reduceat(xs_sorted, starts)),
+        x_max=per_label(np.maximum.reduceat(xs_sorted, starts)),
+        y_min=per_label(ys[order][starts]),
+        y_max=per_label(ys[order][ends]),
+        x_sum=np.bincount(label_of, weights=xs, minlength=count),
+        y_sum=np.bincount(label_of, weights=ys, minlength=count),
+        score_max=per_label(np.maximum.reduceat(score_of[order], starts).astype(np.float64)),
+        score_sum=np.bincount(label_of, weights=score_of, minlength=count),
+    )
 
 
 def _unignored_max(probs: FloatArray, rules: Rules) -> float:

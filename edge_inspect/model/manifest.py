@@ -5,14 +5,14 @@ Thresholds and normalisation travel with the model, so every engine gives the sa
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Any, Final, Literal
 
 from pydantic import Field, model_validator
 
 from edge_inspect.config.base import StrictModel
 
 MANIFEST_NAME = "manifest.yaml"
-SCHEMA_VERSION = 1
+SCHEMA_VERSION: Final = 1
 
 
 class Crop(StrictModel):

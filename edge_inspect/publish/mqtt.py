@@ -1,8 +1,15 @@
-"""Publish results, status and stats over MQTT (paho-mqtt 2.x), QoS 1, with a retained last will.
+"""Publish results, status and stats over MQTT (paho-mqtt 2.x), QoS 1, with a retained status and last will.
 
-The client keeps a persistent session (MQTT 5 ``clean_start=False`` with a session expiry) and reconnects
-with back-off; while the broker is away, paho keeps QoS 1 messages queued in memory (its queue is
-unbounded here, so nothing is dropped) and re-sends them after reconnecting.
+Results go through the durable outbox when there is one: ``handle`` commits the result to SQLite and
+returns (the frame is then done), and the sender thread publishes from the outbox in order and deletes
+each row on its PUBACK. Without an outbox (``outbox.enabled: false``), results go straight to the client,
+which keeps them in memory only (its queue is unbounded here, so a broker outage costs memory, and a
+crash loses what was not acknowledged).
+
+The client keeps a persistent session (MQTT 5 ``clean_start=False`` with a session expiry) and
+reconnects with back-off; a broker that is down at start is retried while results queue. The retained
+``status`` is ``online`` after every (re)connect, ``offline`` at shutdown, and ``offline`` as the last
+will when the connection is lost.
 """
 
 from __future__ import annotations
@@ -19,7 +26,11 @@ from paho.mqtt.properties import Properties
 
 from edge_inspect.config.mqtt import MqttConfig
 from edge_inspect.errors import PublishError
+from edge_inspect.publish.acks import AckTracker, OnAck
+from edge_inspect.publish.alarm import Alarm
+from edge_inspect.publish.outbox import Outbox, PutResult
 from edge_inspect.publish.payload import encode, result_payload, stats_payload, status_payload
+from edge_inspect.publish.sender import CountFn, OutboxSender
 from edge_inspect.publish.topics import Topics
 from edge_inspect.types import InspectionResult, SourceState
 
@@ -28,12 +39,16 @@ log = structlog.get_logger(__name__)
 TlsSetup = Callable[[mqtt.Client], None]
 """Configures TLS on a paho client before it connects."""
 
+_STATUS_HEADROOM = 8
+"""Client in-flight slots beyond the outbox window, so status messages never wait behind results."""
+_LOGGED_KEYS = 20
+
 
 class MqttPublisher:
-    """A ResultSink and StatusListener that speaks MQTT.
+    """A ResultSink and StatusListener that speaks MQTT, durably when given an :class:`Outbox`.
 
-    ``handle`` never blocks on the network: paho queues the message and sends it when connected.
-    ``flush`` waits for every PUBACK; ``close`` publishes ``offline`` (retained) and disconnects.
+    ``handle`` never blocks on the network. ``flush`` waits until every result is acknowledged;
+    ``close`` publishes ``offline`` (retained) and disconnects; unacknowledged rows stay in the outbox.
     """
 
     name = "mqtt"
@@ -47,27 +62,32 @@ class MqttPublisher:
         client_id: str,
         version: str,
         tls: TlsSetup | None = None,
-        on_ack: Callable[[str], None] | None = None,
+        outbox: Outbox | None = None,
+        window: int | None = None,
+        fallback_max_pending: int = 1000,
+        count: CountFn | None = None,
     ) -> None:
         self.config = config
         self.topics = topics
         self.station = station
         self.version = version
-        self.on_ack = on_ack
+        self.outbox = outbox
         self._v5 = config.protocol == "5"
-        self._pending: dict[int, str] = {}
-        self._lock = threading.Condition()
+        self._count: CountFn = count or (lambda _name, _n: None)
+        self._acks = AckTracker()
         self._connected = threading.Event()
-        self.acked = 0
-        self.published = 0
+        self._fallback_max_pending = fallback_max_pending
+        self.full_alarm = Alarm("outbox_full")
+        self.store_alarm = Alarm("outbox_store_failed")
+        self.window = window or config.max_inflight
         self.client = mqtt.Client(
             CallbackAPIVersion.VERSION2,
             client_id=client_id,
             protocol=mqtt.MQTTv5 if self._v5 else mqtt.MQTTv311,
             clean_session=None if self._v5 else False,
         )
-        self.client.max_inflight_messages_set(config.max_inflight)
-        self.client.max_queued_messages_set(0)  # 0 = unbounded: paho must never drop a QoS 1 result
+        self.client.max_inflight_messages_set(self.window + _STATUS_HEADROOM)
+        self.client.max_queued_messages_set(0)  # 0 = unbounded: the client must never drop a QoS 1 result
         self.client.reconnect_delay_set(
             min_delay=max(1, round(config.reconnect_min_s)), max_delay=max(1, round(config.reconnect_max_s))
         )
@@ -76,18 +96,27 @@ class MqttPublisher:
             self.client.username_pw_set(config.username, password)
         if tls is not None:
             tls(self.client)
-        self.client.will_set(topics.status, encode(self._status("offline", "connection lost")), qos=1, retain=True)
+        will = encode(self._status("offline", "connection lost"))
+        self.client.will_set(topics.status, will, qos=1, retain=True)
         self.client.on_connect = self._on_connect
         self.client.on_disconnect = self._on_disconnect
         self.client.on_publish = self._on_publish
+        self.sender = (
+            OutboxSender(
+                outbox, self._publish_result, self._connected.is_set, window=self.window, count=count
+            )
+            if outbox is not None
+            else None
+        )
 
     # ---------------------------------------------------------------------------------------- lifecycle
 
     def start(self) -> None:
         """Connect in the background: a broker that is down at start is retried, results queue meanwhile."""
-        properties = None
+        if self.sender is not None:
+            self.sender.start()
         if self._v5:
-            properties = Properties(PacketTypes.CONNECT)
+            properties = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]  # paho lacks hints here
             properties.SessionExpiryInterval = self.config.session_expiry_s
             self.client.connect_async(
                 self.config.host,
@@ -108,16 +137,18 @@ class MqttPublisher:
         return self._connected.wait(timeout)
 
     def pending(self) -> int:
-        with self._lock:
-            return len(self._pending)
+        """Results not yet acknowledged: rows in the outbox plus results sent directly."""
+        depth = self.outbox.depth() if self.outbox is not None else 0
+        return depth + self._acks.pending()
 
     def flush(self, timeout: float) -> bool:
-        """Wait until every published message is acknowledged; False if ``timeout`` ran out."""
-        with self._lock:
-            return self._lock.wait_for(lambda: not self._pending, timeout)
+        """Wait until every result is acknowledged; False if ``timeout`` ran out (the rest stays stored)."""
+        if self.sender is not None and not self.sender.wait_idle(timeout):
+            return False
+        return self._acks.wait_settled(timeout)
 
     def close(self, timeout: float = 5.0) -> None:
-        """Publish ``offline`` (retained), wait for it, and disconnect cleanly."""
+        """Publish ``offline`` (retained), wait for it, stop the sender, and disconnect cleanly."""
         if self.connected:
             info = self.client.publish(
                 self.topics.status, encode(self._status("offline", "shutdown")), qos=1, retain=True
@@ -126,34 +157,110 @@ class MqttPublisher:
                 info.wait_for_publish(timeout)
             except (RuntimeError, ValueError) as exc:
                 log.warning("offline status not confirmed", error=str(exc))
+        if self.sender is not None:
+            self.sender.stop()
         self.client.disconnect()
         self.client.loop_stop()
+        if self.outbox is not None:
+            left = self.outbox.depth()
+            self.outbox.close()
+            if left:
+                log.warning(
+                    "results left in the outbox for the next start", rows=left, path=str(self.outbox.path)
+                )
 
-    # ----------------------------------------------------------------------------------------- publish
+    # ----------------------------------------------------------------------------------------- results
 
     def handle(self, result: InspectionResult) -> None:
-        self._publish(self.topics.result, encode(result_payload(result)), result.result_id)
+        """Store the result (durable) or hand it to the client; returns without waiting for the network."""
+        payload = encode(result_payload(result))
+        key = result.result_id
+        if self.outbox is None or self.sender is None:
+            self._publish_direct(self.topics.result, payload)
+            return
+        try:
+            outcome = self.outbox.put(key, self.topics.result, payload)
+        except PublishError as exc:
+            self._store_failed(key, payload, exc)
+            return
+        self.store_alarm.clear("the outbox stores results again", path=str(self.outbox.path))
+        self._account(key, outcome)
+        self.sender.wake()
 
-    def _publish(self, topic: str, payload: bytes, key: str) -> None:
-        with self._lock:
-            info = self.client.publish(topic, payload, qos=self.config.qos)
-            if info.rc == mqtt.MQTT_ERR_QUEUE_SIZE:
-                msg = f"MQTT queue full, message {key} not queued"
-                raise PublishError(msg)
-            self.published += 1
-            if self.config.qos > 0:
-                self._pending[info.mid] = key
-            else:
-                self.acked += 1
+    def _account(self, key: str, outcome: PutResult) -> None:
+        """Count and alarm on whatever a bound made the outbox give up; never silently."""
+        lost = list(outcome.evicted) if outcome.stored else [key]
+        if not lost:
+            if not self.outbox or not self.outbox.full():
+                self.full_alarm.clear("the outbox is below its bounds again")
+            return
+        how = "evicted" if outcome.stored else "rejected"
+        self._count("outbox.dropped", len(lost))
+        self._count(f"outbox.dropped.{how}", len(lost))
+        self.full_alarm.raise_(
+            f"outbox full: results {how} unsent",
+            reason=outcome.reason,
+            policy=self.outbox.limits.when_full if self.outbox else None,
+            result_ids=lost[:_LOGGED_KEYS],
+            count=len(lost),
+        )
+
+    def _store_failed(self, key: str, payload: bytes, exc: PublishError) -> None:
+        """Disk full or an I/O error: keep inspecting; publish this one directly, as a best effort."""
+        self._count("outbox.store_failed", 1)
+        direct = self._acks.pending() < self._fallback_max_pending
+        self.store_alarm.raise_(
+            "outbox cannot store results; publishing them directly (not durable)",
+            error=str(exc),
+            result_id=key,
+            published_directly=direct,
+        )
+        if direct:
+            self._publish_direct(self.topics.result, payload)
+        else:
+            self._count("outbox.lost", 1)
+            log.error("result lost: not stored and too many awaiting PUBACK", result_id=key)
+
+    def _publish_result(self, topic: str, payload: bytes) -> int | None:
+        """The sender's way out: QoS from config, its ack goes to the sender."""
+        on_ack = self.sender.acked if self.sender is not None else None
+        return self._publish(topic, payload, qos=self.config.qos, on_ack=on_ack)
+
+    def _publish_direct(self, topic: str, payload: bytes) -> None:
+        if self._publish(topic, payload, qos=self.config.qos, counted=True) is None:
+            msg = "MQTT client queue full, result not queued"
+            raise PublishError(msg)
+
+    def _publish(
+        self,
+        topic: str,
+        payload: bytes,
+        *,
+        qos: int,
+        retain: bool = False,
+        on_ack: OnAck | None = None,
+        counted: bool = False,
+    ) -> int | None:
+        """Publish without holding any lock of ours (see acks.py); None when the client refused it."""
+        info = self.client.publish(topic, payload, qos=qos, retain=retain)
+        if info.rc == mqtt.MQTT_ERR_QUEUE_SIZE:
+            return None
+        self._acks.register(info.mid, on_ack, counted=counted)
+        return int(info.mid)
+
+    # ------------------------------------------------------------------------------------ status, stats
 
     def source_state(self, camera: str, state: SourceState, reason: str | None = None) -> None:
         """Camera state, retained, on ``{prefix}/{station}/{camera}/camera``."""
         payload = encode(self._status(state.value, reason, camera=camera))
-        self.client.publish(self.topics.camera_status, payload, qos=1, retain=True)
+        self._publish(self.topics.camera_status, payload, qos=1, retain=True)
 
     def publish_stats(self, snapshot: Mapping[str, Any]) -> None:
+        """The retained stats message; skipped while disconnected (the next one carries the same counters)."""
+        if not self.connected:
+            return
         payload = stats_payload(snapshot, station=self.station, camera=self.topics.camera)
-        self.client.publish(self.topics.stats, encode(payload), qos=0, retain=True)
+        self._publish(self.topics.stats, encode(payload), qos=0, retain=True)
 
     def _status(self, state: str, reason: str | None, camera: str | None = None) -> dict[str, Any]:
         return status_payload(state, station=self.station, version=self.version, reason=reason, camera=camera)
@@ -161,14 +268,24 @@ class MqttPublisher:
     # --------------------------------------------------------------------------------------- callbacks
 
     def _on_connect(
-        self, client: mqtt.Client, _userdata: object, _flags: object, reason: Any, _props: object
+        self, _client: mqtt.Client, _userdata: object, flags: Any, reason: Any, _props: object
     ) -> None:
         if reason.is_failure:
-            log.error("broker refused connection", host=self.config.host, port=self.config.port, reason=str(reason))
+            log.error(
+                "broker refused connection", host=self.config.host, port=self.config.port, reason=str(reason)
+            )
             return
         self._connected.set()
-        log.info("connected to broker", host=self.config.host, port=self.config.port, pending=self.pending())
-        client.publish(self.topics.status, encode(self._status("online", None)), qos=1, retain=True)
+        log.info(
+            "connected to broker",
+            host=self.config.host,
+            port=self.config.port,
+            session_present=bool(getattr(flags, "session_present", False)),
+            pending=self.pending(),
+        )
+        self._publish(self.topics.status, encode(self._status("online", None)), qos=1, retain=True)
+        if self.sender is not None:
+            self.sender.wake()
 
     def _on_disconnect(
         self, _client: mqtt.Client, _userdata: object, _flags: object, reason: Any, _props: object
@@ -179,12 +296,10 @@ class MqttPublisher:
             log.warning("disconnected from broker", reason=str(reason), pending=self.pending())
 
     def _on_publish(
-        self, _client: mqtt.Client, _userdata: object, mid: int, _reason: Any, _props: object
+        self, _client: mqtt.Client, _userdata: object, mid: int, reason: Any, _props: object
     ) -> None:
-        with self._lock:
-            key = self._pending.pop(mid, None)
-            if key is not None:
-                self.acked += 1
-            self._lock.notify_all()
-        if key is not None and self.on_ack is not None:
-            self.on_ack(key)
+        accepted = not bool(getattr(reason, "is_failure", False))
+        if not accepted:
+            log.error("broker refused a message", mid=mid, reason=str(reason))
+            self._count("mqtt.refused", 1)
+        self._acks.acked(mid, accepted)

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from edge_inspect.config.app import AppConfig
 from edge_inspect.errors import ConfigError
 
 _FORBIDDEN = ("+", "#", "\x00")
@@ -33,6 +34,11 @@ class Topics:
         problems += _level_problems("camera", self.camera, multi_level=False)
         if problems:
             raise ConfigError(problems)
+
+    @classmethod
+    def from_config(cls, config: AppConfig) -> Topics:
+        """The topics of a station config: ``mqtt.topic_prefix``, ``station`` and ``camera``."""
+        return cls(config.mqtt.topic_prefix, config.station, config.camera)
 
     @property
     def result(self) -> str:
@@ -77,5 +83,5 @@ def _level_problems(field: str, value: str, *, multi_level: bool) -> list[str]:
         bad = [char for char in _FORBIDDEN if char in level]
         if bad:
             shown = ", ".join(repr(char) for char in bad)
-            problems.append(f"{field}: {where} contains {shown}, which MQTT reserves for subscriptions")
+            problems.append(f"{field}: {where} contains {shown}, which an MQTT topic name may not hold")
     return problems

@@ -52,6 +52,11 @@ class Stats:
         with self._lock:
             return self._counters[name]
 
+    def counters(self) -> dict[str, int]:
+        """A copy of every counter, without sampling gauges or computing percentiles (for exporters)."""
+        with self._lock:
+            return dict(self._counters)
+
     def snapshot(self) -> dict[str, Any]:
         """Counters, fps over the processed span, and p50/p99 per stage, as plain data."""
         with self._lock:

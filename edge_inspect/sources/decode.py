@@ -28,7 +28,9 @@ _BMP_INFO_HEADER = 40
 _BMP_UNCOMPRESSED = (0, 3)  # BI_RGB, BI_BITFIELDS: the pixel array size follows from the header
 
 _TIFF_OFFSET_TAGS = {273: 279, 324: 325}  # StripOffsets -> StripByteCounts, TileOffsets -> TileByteCounts
-_TIFF_TYPE_SIZE = {3: 2, 4: 4}  # SHORT, LONG
+_TIFF_TYPE_SIZE = {1: 1, 2: 1, 3: 2, 4: 4, 5: 8, 6: 1, 7: 1, 8: 2, 9: 4, 10: 8, 11: 4, 12: 8, 13: 4}
+_TIFF_INTEGER_TYPES = {3: "H", 4: "I"}  # SHORT, LONG: the types strip offsets and byte counts come in
+_TIFF_INLINE = 4  # bytes of value stored in the entry itself
 _TIFF_IFD_ENTRY = 12
 
 _SHORTEST_IMAGE = 26  # no PNG, JPEG, BMP or TIFF file is shorter (a 1x1 BMP with its headers)
@@ -71,7 +73,7 @@ def _check_png(data: bytes) -> None:
 
 
 def _check_jpeg(data: bytes) -> None:
-    """A complete JPEG ends with the EOI marker (trailing zero padding, as some grabbers write, is allowed)."""
+    """A complete JPEG ends with its EOI marker (trailing zero padding, which some grabbers add, is fine)."""
     if not data.rstrip(b"\x00").endswith(_JPEG_EOI):
         msg = f"truncated JPEG: no end-of-image marker (FF D9) at the end of its {len(data)} bytes"
         raise FrameDecodeError(msg)
@@ -97,22 +99,28 @@ def _check_bmp(data: bytes) -> None:
     else:
         needed = declared
     if needed > len(data):
-        msg = f"truncated BMP: {abs(width)}x{abs(height)}x{bits}bit needs {needed} bytes, the file has {len(data)}"
+        size = f"{abs(width)}x{abs(height)}, {bits} bits per pixel"
+        msg = f"truncated BMP: {size} needs {needed} bytes, the file has {len(data)}"
         raise FrameDecodeError(msg)
 
 
 def _tiff_values(data: bytes, order: str, entry: int) -> list[int] | None:
     """The SHORT/LONG values of one IFD entry (inline or at their offset); None for other types."""
     _tag, kind, count, inline = struct.unpack_from(f"{order}HHII", data, entry)
-    size = _TIFF_TYPE_SIZE.get(kind)
-    if size is None:
+    code = _TIFF_INTEGER_TYPES.get(kind)
+    if code is None:
         return None
-    start = entry + 8 if count * size <= 4 else inline
-    if start + count * size > len(data):
-        msg = f"truncated TIFF: a strip table at byte {start} runs past the end ({len(data)} bytes)"
-        raise FrameDecodeError(msg)
-    code = "H" if size == 2 else "I"
+    start = entry + 8 if count * _TIFF_TYPE_SIZE[kind] <= _TIFF_INLINE else inline
     return list(struct.unpack_from(f"{order}{count}{code}", data, start))
+
+
+def _check_tiff_entry(data: bytes, order: str, entry: int) -> None:
+    """Values too long for the entry itself lie elsewhere in the file: they must be inside it."""
+    tag, kind, count, offset = struct.unpack_from(f"{order}HHII", data, entry)
+    size = count * _TIFF_TYPE_SIZE.get(kind, 1)
+    if size > _TIFF_INLINE and offset + size > len(data):
+        msg = f"truncated TIFF: tag {tag}'s values at byte {offset} run past the end ({len(data)} bytes)"
+        raise FrameDecodeError(msg)
 
 
 def _check_tiff(data: bytes) -> None:
@@ -132,6 +140,7 @@ def _check_tiff(data: bytes) -> None:
     entries = {}
     for i in range(count):
         entry = ifd + 2 + i * _TIFF_IFD_ENTRY
+        _check_tiff_entry(data, order, entry)
         (tag,) = struct.unpack_from(f"{order}H", data, entry)
         entries[tag] = entry
     for offsets_tag, counts_tag in _TIFF_OFFSET_TAGS.items():

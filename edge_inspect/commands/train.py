@@ -1,0 +1,56 @@
+"""``edge-inspect train --dataset DIR --out RUN``: train the compact U-Net on a DAGM-layout or images/+masks/
+data set (Train split), with a validation split carved from it and early stopping. Needs the ``train`` extra."""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+
+def add_parser(subparsers: Any) -> None:
+    parser = subparsers.add_parser("train", help="train a U-Net defect segmenter (needs the 'train' extra)")
+    parser.add_argument("--dataset", required=True, help="data set folder (its Train split is used)")
+    parser.add_argument("--out", required=True, help="run folder for checkpoints and the validation split")
+    parser.add_argument("--base", type=int, default=16, help="channels of the first level (default 16)")
+    parser.add_argument("--depth", type=int, default=3, help="down-sampling levels (default 3)")
+    parser.add_argument("--classes", type=int, default=1, help="output channels / defect classes (default 1)")
+    parser.add_argument("--crop", type=int, default=192, help="training crop side, pixels (default 192)")
+    parser.add_argument("--batch", type=int, default=16, help="crops per step (default 16)")
+    parser.add_argument("--steps", type=int, default=400, help="steps per epoch (default 400)")
+    parser.add_argument("--epochs", type=int, default=14, help="maximum epochs (default 14)")
+    parser.add_argument("--patience", type=int, default=4, help="epochs without improvement before stopping")
+    parser.add_argument("--lr", type=float, default=3e-3, help="peak learning rate (default 3e-3)")
+    parser.add_argument("--defect-fraction", type=float, default=0.5, help="share of crops from defective images")
+    parser.add_argument("--val-fraction", type=float, default=0.15, help="share of Train held out for validation")
+    parser.add_argument("--seed", type=int, default=0, help="seed of everything random (default 0)")
+    parser.add_argument("--threads", type=int, default=2, help="torch CPU threads (default 2)")
+    parser.add_argument("--limit", type=int, default=None, help="use only the first N training images")
+    parser.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from edge_inspect.training.deps import require
+
+    require("torch", "Training")
+    from edge_inspect.training.train import TrainConfig, train
+    from edge_inspect.training.unet import UNetConfig
+
+    config = TrainConfig(
+        dataset=args.dataset,
+        out=args.out,
+        unet=UNetConfig(base=args.base, depth=args.depth, classes=args.classes),
+        crop=args.crop,
+        batch=args.batch,
+        steps_per_epoch=args.steps,
+        epochs=args.epochs,
+        patience=args.patience,
+        lr=args.lr,
+        defect_fraction=args.defect_fraction,
+        val_fraction=args.val_fraction,
+        seed=args.seed,
+        threads=args.threads,
+        limit=args.limit,
+    )
+    best = train(config)
+    print(f"best checkpoint: {best}")
+    return 0

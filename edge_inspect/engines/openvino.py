@@ -1,0 +1,218 @@
+"""The OpenVINO engine: a model package's IR or ONNX on CPU, GPU, NPU or AUTO, run through AsyncInferQueue.
+
+A frame of N tiles becomes one infer request per tile (per model batch), so the device's streams work on
+several tiles at once while the other stages prepare the next frame; its callback fires once with all
+rows in tile order (:class:`FrameJob`). ``submit`` blocks while every request is busy: that is the
+pipeline's back-pressure, and OpenVINO releases the GIL while it waits.
+
+Two properties of AsyncInferQueue shape this module (openvino 2026.4, checked in the tests):
+- an exception raised in a Python callback terminates the process, so the callback catches everything
+  and hands it to the frame;
+- a request whose inference fails never calls back and poisons the queue: every later ``start_async``
+  and ``wait_all`` re-raises its error. The engine then finds that request, fails its frame, and
+  replaces the queue, so one bad frame costs one frame.
+"""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+from typing import Any
+
+import numpy.typing as npt
+import openvino as ov
+import structlog
+
+from edge_inspect.config.engines import OpenVINOEngineConfig
+from edge_inspect.engines.jobs import FrameJob
+from edge_inspect.engines.ov_load import OpenVINORuntime, first_line, load_model
+from edge_inspect.engines.specs import check_input
+from edge_inspect.errors import EngineError
+from edge_inspect.model.package import ModelPackage
+from edge_inspect.types import EngineCallback, FloatArray, TensorSpec
+
+log = structlog.get_logger(__name__)
+
+
+class OpenVINOEngine:
+    """Engine Protocol on OpenVINO. Thread-safe: ``submit`` and ``infer`` may be called from any thread.
+
+    A callback runs on an OpenVINO thread and must not call ``submit`` itself (it would wait for the
+    request it is holding).
+    """
+
+    def __init__(
+        self,
+        config: OpenVINOEngineConfig,
+        package: ModelPackage,
+        variant: str | None = None,
+        cache_dir: Path | None = None,
+    ) -> None:
+        loaded = load_model(config, package, variant, cache_dir)
+        self._compiled = loaded.compiled
+        self._in_port = loaded.input_port
+        self._out_port = loaded.output_port
+        self._input_spec = loaded.input_spec
+        self._output_spec = loaded.output_spec
+        self.runtime: OpenVINORuntime = loaded.runtime
+        """What the compiled model runs with (precision, streams, requests...), read back from OpenVINO."""
+        self._queue = self._new_queue()
+        self._retired: list[ov.AsyncInferQueue] = []
+        self._submit_lock = threading.Lock()
+        self._state = threading.Condition()
+        self._pending = 0
+        self._closed = False
+        rt = self.runtime
+        log.info(
+            "openvino engine loaded",
+            model=rt.model,
+            variant=rt.variant,
+            path=str(rt.path),
+            device=rt.device,
+            execution_devices=list(rt.execution_devices),
+            precision=rt.precision,
+            streams=rt.streams,
+            requests=rt.requests,
+            compile_ms=rt.compile_ms,
+            cache_dir=str(rt.cache_dir) if rt.cache_dir else None,
+            input=list(self._input_spec.shape),
+            output=list(self._output_spec.shape),
+        )
+
+    # ------------------------------------------------------------------------------------- Engine Protocol
+
+    @property
+    def input_spec(self) -> TensorSpec:
+        """The input one infer request takes; ``shape[0]`` tiles (a frame may have any multiple)."""
+        return self._input_spec
+
+    @property
+    def output_spec(self) -> TensorSpec:
+        return self._output_spec
+
+    def infer(self, tensor: npt.NDArray[Any]) -> FloatArray:
+        """Run N tiles and wait: the same path as ``submit``, so both give the same numbers."""
+        finished = threading.Event()
+        outputs: list[FloatArray] = []
+        errors: list[BaseException] = []
+
+        def done(rows: FloatArray | None, error: BaseException | None) -> None:
+            outputs.extend(() if rows is None else (rows,))
+            errors.extend(() if error is None else (error,))
+            finished.set()
+
+        self.submit(tensor, done)
+        finished.wait()
+        if errors:
+            raise errors[0] if isinstance(errors[0], EngineError) else EngineError(str(errors[0]))
+        return outputs[0]
+
+    def submit(self, tensor: npt.NDArray[Any], callback: EngineCallback) -> None:
+        """Start N tiles; ``callback`` fires once with (N, ...) rows in tile order, or with an error.
+
+        Raises EngineError, without calling ``callback``, for a tensor that does not fit the input or a
+        closed engine; any later failure reaches ``callback``. Blocks while every request is busy.
+        ``callback`` usually runs on an OpenVINO thread; when a tile cannot start, on this one.
+        """
+        n = check_input(tensor, self._input_spec)
+        per_request = self._input_spec.shape[0]
+        with self._submit_lock:
+            if self._closed:
+                msg = "the OpenVINO engine is closed"
+                raise EngineError(msg)
+            with self._state:
+                self._pending += 1
+            job = FrameJob(
+                n // per_request, per_request, self._output_spec.shape[1:], callback, self._finished
+            )
+            for chunk in range(n // per_request):
+                if job.done:  # a tile failed to start: the frame has had its error
+                    break
+                self._start(job, chunk, tensor[chunk * per_request : (chunk + 1) * per_request])
+
+    def wait_all(self) -> None:
+        """Wait until every submitted frame has had its callback."""
+        with self._submit_lock:
+            if not self._closed:
+                self._drain()
+            with self._state:
+                self._state.wait_for(lambda: self._pending == 0)
+
+    def close(self) -> None:
+        """Finish in-flight frames, then release the compiled model. Safe to call twice."""
+        with self._submit_lock:
+            if self._closed:
+                return
+            self._drain()
+            with self._state:
+                self._state.wait_for(lambda: self._pending == 0)
+            self._closed = True
+            self._retired.clear()
+            del self._queue, self._compiled
+        log.info("openvino engine closed", model=self.runtime.model, variant=self.runtime.variant)
+
+    def __enter__(self) -> OpenVINOEngine:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # ------------------------------------------------------------------------------------------- internals
+
+    def _new_queue(self) -> ov.AsyncInferQueue:
+        queue = ov.AsyncInferQueue(self._compiled, self.runtime.requests)
+        queue.set_callback(self._on_request_done)
+        return queue
+
+    def _start(self, job: FrameJob, chunk: int, rows: npt.NDArray[Any]) -> None:
+        """Start one request (submit lock held). A poisoned queue is replaced and the start retried once."""
+        for attempt in (1, 2):
+            try:
+                self._queue.start_async({self._in_port: rows}, (job, chunk))
+            except Exception as exc:
+                if attempt == 1 and self._recover():
+                    continue
+                job.fail(EngineError(f"cannot start inference of tile {chunk * job.rows_per_chunk}: {exc}"))
+            return
+
+    def _on_request_done(self, request: ov.InferRequest, userdata: tuple[FrameJob, int]) -> None:
+        """AsyncInferQueue callback (an OpenVINO thread): copy the rows out before the request is reused."""
+        job, chunk = userdata
+        try:
+            job.put(chunk, request.get_tensor(self._out_port).data)
+        except BaseException as exc:  # an exception escaping here terminates the process
+            job.fail(EngineError(f"reading the output of tile {chunk * job.rows_per_chunk}: {exc}"))
+
+    def _finished(self) -> None:
+        with self._state:
+            self._pending -= 1
+            self._state.notify_all()
+
+    def _drain(self) -> None:
+        """Wait for every started request (submit lock held), recovering from a failed one."""
+        try:
+            self._queue.wait_all()
+        except RuntimeError as exc:
+            if not self._recover():
+                msg = f"OpenVINO infer queue failed: {first_line(exc)}"
+                raise EngineError(msg) from exc
+
+    def _recover(self) -> bool:
+        """Fail the frames of failed requests and replace the queue; False when no request had failed."""
+        old = self._queue
+        failed: list[tuple[Any, RuntimeError]] = []
+        for index, request in enumerate(old):
+            try:
+                request.wait()
+            except RuntimeError as exc:
+                failed.append((old.userdata[index], exc))
+        if not failed:
+            return False
+        for (job, chunk), error in failed:
+            tile = chunk * job.rows_per_chunk
+            job.fail(EngineError(f"inference of tile {tile} failed: {first_line(error)}"))
+        # The old queue may still be running callbacks of its healthy requests: keep it alive until close.
+        self._retired.append(old)
+        self._queue = self._new_queue()
+        log.warning("infer request failed; queue replaced", failed=len(failed), model=self.runtime.model)
+        return True

@@ -1,0 +1,138 @@
+"""Turn frames into model input as the model manifest's InputSpec says, with everything constant precomputed.
+
+Order: station ROI crop, the model's border crop, channel conversion, then ``resize`` to the input size
+or ``tile`` (padding a working image smaller than the input), normalisation, layout and dtype.
+Crops come first because they are free (views) and shrink every later step.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from edge_inspect.config.preprocess import Roi
+from edge_inspect.errors import PreprocessError
+from edge_inspect.model.manifest import InputSpec
+from edge_inspect.preprocess import ops
+from edge_inspect.preprocess.tiling import crop_box, tile_boxes
+from edge_inspect.types import FloatArray, Frame, ImageArray, Prepared, TileGeometry
+
+_IDENTITY = (0.0,), (1.0,)
+
+
+@dataclass(frozen=True, slots=True)
+class FramePlan:
+    """Everything about one frame size that does not depend on the pixels."""
+
+    geometry: TileGeometry
+    rows: slice
+    cols: slice
+    resize_to: tuple[int, int] | None
+    pad_to: tuple[int, int] | None
+
+
+class Preprocessor:
+    """``Frame -> Prepared`` for one model input spec and station ROI; plans are cached per frame size."""
+
+    def __init__(self, spec: InputSpec, roi: Roi | None = None) -> None:
+        if (spec.color_order == "gray") != (spec.channels == 1):
+            msg = f"input spec: color_order {spec.color_order!r} does not fit channels={spec.channels}"
+            raise PreprocessError(msg)
+        if spec.dtype == "uint8" and (tuple(spec.mean), tuple(spec.std)) != (_IDENTITY[0], _IDENTITY[1]):
+            msg = (
+                f"input spec: a uint8 input takes pixels as they are, so mean {spec.mean} and std {spec.std} "
+                "must be (0.0,) and (1.0,) (such a model normalises inside)"
+            )
+            raise PreprocessError(msg)
+        self.spec = spec
+        self._roi = None if roi is None else (roi.x, roi.y, roi.width, roi.height)
+        self._input_size = (spec.width, spec.height)
+        self._dtype = np.dtype(spec.dtype)
+        self._scales = {
+            dtype: spec.scale if spec.scale is not None else ops.full_scale(dtype)
+            for dtype in (np.dtype(np.uint8), np.dtype(np.uint16))
+        }
+        self._constants = {
+            dtype: ops.normalisation(scale, spec.mean, spec.std, spec.channels)
+            for dtype, scale in self._scales.items()
+        }
+        self._plans: dict[tuple[int, int], FramePlan] = {}
+
+    def plan(self, frame_size: tuple[int, int]) -> FramePlan:
+        """The crop, resize or padding and tiles for a ``(width, height)`` frame (computed once per size)."""
+        plan = self._plans.get(frame_size)
+        if plan is None:
+            plan = self._make_plan(frame_size)
+            self._plans[frame_size] = plan
+        return plan
+
+    def _make_plan(self, frame_size: tuple[int, int]) -> FramePlan:
+        box = crop_box(frame_size, self._roi, self.spec.crop)
+        x, y, crop_w, crop_h = box
+        resize_to = pad_to = None
+        if self.spec.fit == "resize":
+            work_size = self._input_size
+            boxes: tuple[tuple[int, int, int, int], ...] = ((0, 0, *self._input_size),)
+            resize_to = None if (crop_w, crop_h) == work_size else work_size
+        else:
+            work_size = (crop_w, crop_h)
+            boxes = tile_boxes(work_size, self._input_size, self.spec.tile_overlap)
+            if crop_w < self.spec.width or crop_h < self.spec.height:
+                pad_to = self._input_size
+        geometry = TileGeometry(
+            work_size=work_size,
+            boxes=boxes,
+            frame_box=box,
+            scale=(crop_w / work_size[0], crop_h / work_size[1]),
+            frame_size=frame_size,
+        )
+        return FramePlan(geometry, slice(y, y + crop_h), slice(x, x + crop_w), resize_to, pad_to)
+
+    def prepare(self, image: ImageArray) -> tuple[npt.NDArray[Any], TileGeometry]:
+        """Pixels -> (tensor of N tiles, their geometry); a misfit image is a :class:`PreprocessError`."""
+        image = ops.as_frame_image(image)
+        plan = self.plan((image.shape[1], image.shape[0]))
+        work = ops.convert_color(image[plan.rows, plan.cols], self.spec.color_order)
+        if plan.resize_to is not None:
+            work = ops.resize(work, plan.resize_to)
+        if plan.pad_to is not None:
+            work = ops.pad_to(work, plan.pad_to)
+        boxes, layout = plan.geometry.boxes, self.spec.layout
+        if self._dtype == np.uint8:
+            tensor = ops.pack_tiles(ops.to_uint8(work, self._scales[image.dtype]), boxes, layout, self._dtype)
+        else:
+            tensor = ops.pack_tiles(work, boxes, layout, self._dtype, self._constants[image.dtype])
+        return tensor, plan.geometry
+
+    def denormalise(self, tensor: npt.NDArray[Any], dtype: np.dtype[Any]) -> FloatArray:
+        """Undo normalisation and layout: model input back to ``pixel / scale`` as (N, C, h, w) float32.
+
+        For checks and overlays: a tensor fed through :func:`~edge_inspect.preprocess.stitch.stitch` this
+        way gives back the inspected part of the frame.
+        """
+        values = tensor.astype(np.float32)
+        if self.spec.layout == "NHWC":
+            values = values.transpose(0, 3, 1, 2)
+        if self._dtype == np.uint8:
+            return np.ascontiguousarray(values / np.float32(255.0))
+        gain, offset = (c.reshape(-1, 1, 1) for c in self._constants[np.dtype(dtype)])
+        scale = np.float32(self._scales[np.dtype(dtype)])
+        return np.ascontiguousarray((values - offset) / gain / scale)
+
+    def __call__(self, frame: Frame) -> Prepared:
+        """Preprocess one frame; a frame without pixels (a source error) is a :class:`PreprocessError`."""
+        if frame.image is None:
+            msg = f"frame {frame.seq} from {frame.camera}: no image to preprocess ({frame.error})"
+            raise PreprocessError(msg)
+        started = time.perf_counter()
+        try:
+            tensor, geometry = self.prepare(frame.image)
+        except PreprocessError as exc:
+            where = frame.source.path or frame.source.device or frame.camera
+            msg = f"frame {frame.seq} ({where}): {exc}"
+            raise PreprocessError(msg) from None
+        return Prepared(frame, tensor, geometry, (time.perf_counter() - started) * 1000.0)

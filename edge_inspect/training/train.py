@@ -1,0 +1,165 @@
+"""Train the U-Net: seeded, random crops with oversampled defects, Dice + BCE, validation-based early stop.
+
+The validation split is carved from Train (stratified by texture class and defectiveness) and written out
+as ``validation/images`` + ``validation/masks`` links, so threshold choice later runs on exactly those
+images and the Test split stays unseen by training and by threshold choice alike.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from edge_inspect.datasets.loader import Sample, load_dataset
+from edge_inspect.datasets.splits import split_validation
+from edge_inspect.evaluation.metrics import auroc, dice
+from edge_inspect.training.augment import AugmentConfig, one_hot
+from edge_inspect.training.data import CropSampler, InMemory, Normalization
+from edge_inspect.training.deps import require
+from edge_inspect.training.loss import dice_bce_loss
+from edge_inspect.training.unet import UNet, UNetConfig
+
+BEST = "best.pt"
+LAST = "last.pt"
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Everything that decides a training run; saved into the checkpoint and the model manifest."""
+
+    dataset: str
+    out: str
+    unet: UNetConfig = field(default_factory=UNetConfig)
+    crop: int = 256
+    batch: int = 12
+    steps_per_epoch: int = 150
+    epochs: int = 12
+    patience: int = 3
+    lr: float = 3e-3
+    weight_decay: float = 1e-4
+    defect_fraction: float = 0.5
+    focus: float = 0.9
+    val_fraction: float = 0.15
+    seed: int = 0
+    threads: int = 2
+    limit: int | None = None
+    """Use only the first N training images (smoke tests)."""
+    norm: Normalization = field(default_factory=Normalization)
+    augment: AugmentConfig = field(default_factory=AugmentConfig)
+
+
+def _link_validation(out: Path, samples: list[Sample]) -> None:
+    """``out/validation/{images,masks}/<class>/`` symlinks: a plain-layout data set of the validation split."""
+    for sample in samples:
+        for kind, path in (("images", sample.image), ("masks", sample.mask)):
+            if path is None:
+                continue
+            link = out / "validation" / kind / sample.texture_class / path.name
+            link.parent.mkdir(parents=True, exist_ok=True)
+            if link.is_symlink() or link.exists():
+                link.unlink()
+            link.symlink_to(path.resolve())
+
+
+@torch.no_grad()
+def validate(model: UNet, data: InMemory, config: TrainConfig) -> dict[str, float]:
+    """Loss, Dice on defective images and image-level AUROC (score = max probability) at full size."""
+    model.eval()
+    losses, dices, scores, truth = [], [], [], []
+    for image, mask in zip(data.images, data.masks, strict=True):
+        x = config.norm.apply(image.astype(np.float32) / np.float32(config.norm.scale))
+        target = one_hot(mask, config.unet.classes, (image.shape[0], image.shape[1]))
+        logits = model(torch.from_numpy(x[None, None]))
+        losses.append(float(dice_bce_loss(logits, torch.from_numpy(target[None]))))
+        prob = torch.sigmoid(logits)[0].numpy()
+        defective = mask is not None and bool(mask.any())
+        scores.append(float(prob.max()))
+        truth.append(defective)
+        if defective:
+            dices.append(dice(prob > 0.5, target > 0))
+    model.train()
+    result = {"loss": float(np.mean(losses)), "dice": float(np.mean(dices)) if dices else 1.0}
+    if any(truth) and not all(truth):
+        result["auroc"] = auroc(truth, scores)
+    return result
+
+
+def _checkpoint(model: UNet, config: TrainConfig, epoch: int, history: list[dict[str, Any]]) -> dict[str, Any]:
+    return {
+        "model": model.state_dict(),
+        "unet": config.unet.as_dict(),
+        "norm": asdict(config.norm),
+        "train": asdict(config),
+        "epoch": epoch,
+        "history": history,
+    }
+
+
+def train(config: TrainConfig) -> Path:
+    """Run the training; returns the path of the best checkpoint (lowest validation loss)."""
+    tqdm = require("tqdm", "the training progress bar").tqdm
+    torch.manual_seed(config.seed)
+    torch.set_num_threads(config.threads)
+    out = Path(config.out)
+    out.mkdir(parents=True, exist_ok=True)
+    samples = load_dataset(config.dataset, split="train")
+    if config.limit is not None:
+        samples = samples[: config.limit]
+    fit_samples, val_samples = split_validation(samples, config.val_fraction, config.seed)
+    _link_validation(out, val_samples)
+    fit, val = InMemory.load(fit_samples), InMemory.load(val_samples)
+    sampler = CropSampler(
+        fit, config.crop, config.unet.classes, config.norm, config.augment, config.defect_fraction,
+        config.focus, config.seed,
+    )
+    model = UNet(config.unet)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
+    total = config.epochs * config.steps_per_epoch
+    schedule = torch.optim.lr_scheduler.LambdaLR(
+        optimizer, lambda step: min(1.0, (step + 1) / 50) * 0.5 * (1 + math.cos(math.pi * min(step, total) / total))
+    )
+    history: list[dict[str, Any]] = []
+    best, stale, started = math.inf, 0, time.monotonic()
+    model.train()
+    for epoch in range(1, config.epochs + 1):
+        bar = tqdm(range(config.steps_per_epoch), desc=f"epoch {epoch}/{config.epochs}", unit="step")
+        running = 0.0
+        for step in bar:
+            x, y = sampler.batch(config.batch)
+            loss = dice_bce_loss(model(torch.from_numpy(x)), torch.from_numpy(y))
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            schedule.step()
+            running += float(loss)
+            bar.set_postfix(loss=f"{running / (step + 1):.4f}")
+        metrics = validate(model, val, config) if val.images else {"loss": running / config.steps_per_epoch}
+        record = {"epoch": epoch, "train_loss": running / config.steps_per_epoch, "elapsed_s": time.monotonic() - started}
+        history.append({**record, **{f"val_{k}": v for k, v in metrics.items()}})
+        print(json.dumps(history[-1]), flush=True)
+        torch.save(_checkpoint(model, config, epoch, history), out / LAST)
+        if metrics["loss"] < best:
+            best, stale = metrics["loss"], 0
+            torch.save(_checkpoint(model, config, epoch, history), out / BEST)
+        else:
+            stale += 1
+            if stale >= config.patience:
+                print(f"early stop: validation loss has not improved for {stale} epochs", flush=True)
+                break
+    (out / "history.json").write_text(json.dumps(history, indent=1), encoding="utf-8")
+    return out / BEST
+
+
+def load_checkpoint(path: Path) -> tuple[UNet, dict[str, Any]]:
+    """The model (eval mode) and the checkpoint's metadata."""
+    checkpoint: dict[str, Any] = torch.load(path, map_location="cpu", weights_only=False)
+    model = UNet(UNetConfig(**checkpoint["unet"]))
+    model.load_state_dict(checkpoint["model"])
+    return model.eval(), checkpoint

@@ -1,0 +1,124 @@
+"""The config loader: YAML -> validated AppConfig, with errors that name the file and the field."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from edge_inspect.config import load_config
+from edge_inspect.config.loader import env_overrides, parse_override
+from edge_inspect.errors import ConfigError
+
+MINIMAL = """
+source: {type: replay, path: images}
+model: {path: models/m}
+"""
+
+
+def write(tmp_path: Path, text: str, name: str = "station.yaml") -> Path:
+    path = tmp_path / name
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def test_given_a_minimal_file_when_loaded_then_defaults_fill_the_rest(tmp_path: Path) -> None:
+    config = load_config(write(tmp_path, MINIMAL), environ={})
+    assert config.engine.type == "openvino"
+    assert config.engine.precision == "f32"
+    assert config.mqtt.qos == 1
+    assert config.source.type == "replay"
+
+
+def test_given_relative_paths_when_loaded_then_they_resolve_against_the_file(tmp_path: Path) -> None:
+    config = load_config(write(tmp_path, MINIMAL), environ={})
+    assert Path(config.source.path) == tmp_path / "images"
+    assert config.model.path == tmp_path / "models" / "m"
+
+
+def test_given_several_bad_fields_when_loaded_then_every_one_is_named_with_the_file(tmp_path: Path) -> None:
+    path = write(
+        tmp_path,
+        """
+source: {type: replay, path: x, fsp: 3}
+model: {path: m}
+mqtt: {port: 70000}
+engine: {type: openvino, precision: f64}
+""",
+    )
+    with pytest.raises(ConfigError) as info:
+        load_config(path, environ={})
+    problems = info.value.problems
+    assert f"{path}: source.fsp: unknown field (check the spelling; see `edge-inspect config-schema`)" in problems
+    assert any(p.startswith(f"{path}: mqtt.port: ") for p in problems)
+    assert any(p.startswith(f"{path}: engine.precision: ") for p in problems)
+    assert len(problems) == 3
+
+
+def test_given_an_unknown_plugin_type_when_loaded_then_the_error_names_source_type(tmp_path: Path) -> None:
+    path = write(tmp_path, "source: {type: gige, path: x}\nmodel: {path: m}\n")
+    with pytest.raises(ConfigError) as info:
+        load_config(path, environ={})
+    assert len(info.value.problems) == 1
+    assert info.value.problems[0].startswith(f"{path}: source")
+    assert "gige" in info.value.problems[0]
+
+
+def test_given_set_overrides_when_loaded_then_they_win_and_are_typed(tmp_path: Path) -> None:
+    config = load_config(
+        write(tmp_path, MINIMAL), ["mqtt.port=1884", "source.loop=0", "station=line-7"], environ={}
+    )
+    assert config.mqtt.port == 1884
+    assert config.source.loop == 0
+    assert config.station == "line-7"
+
+
+def test_given_a_bad_override_when_parsed_then_it_is_a_config_error() -> None:
+    with pytest.raises(ConfigError, match="expected dotted.key=value"):
+        parse_override("mqtt.port")
+    assert parse_override("a.b=[1, 2]") == ("a.b", [1, 2])
+
+
+def test_given_the_password_in_the_environment_when_loaded_then_it_is_set_and_hidden(tmp_path: Path) -> None:
+    config = load_config(write(tmp_path, MINIMAL), environ={"EDGE_INSPECT_MQTT__PASSWORD": "s3cret"})
+    assert config.mqtt.password is not None
+    assert config.mqtt.password.get_secret_value() == "s3cret"
+    assert "s3cret" not in repr(config)
+    assert env_overrides({"EDGE_INSPECT_MQTT__HOST": "h", "OTHER": "x"}) == [("mqtt.host", "h")]
+
+
+def test_given_includes_when_loaded_then_the_including_file_wins(tmp_path: Path) -> None:
+    (tmp_path / "devices").mkdir()
+    write(tmp_path, "engine: {type: openvino, device: GPU, precision: f16}\n", "devices/nuc.yaml")
+    path = write(tmp_path, "include: [devices/nuc.yaml]\n" + MINIMAL + "engine: {precision: f32}\n")
+    config = load_config(path, environ={})
+    assert config.engine.device == "GPU"
+    assert config.engine.precision == "f32"
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("source: [unclosed\n", "invalid YAML"),
+        ("- a list\n", "the top level must be a mapping"),
+    ],
+)
+def test_given_broken_yaml_when_loaded_then_the_error_names_the_file(tmp_path: Path, text: str, expected: str) -> None:
+    path = write(tmp_path, text)
+    with pytest.raises(ConfigError) as info:
+        load_config(path, environ={})
+    assert info.value.problems[0].startswith(str(path))
+    assert expected in info.value.problems[0]
+
+
+def test_given_a_missing_file_when_loaded_then_the_error_names_it(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="cannot read"):
+        load_config(tmp_path / "nope.yaml", environ={})
+
+
+def test_given_a_relative_cache_dir_when_loaded_then_it_is_refused(tmp_path: Path) -> None:
+    path = write(tmp_path, MINIMAL + "paths: {cache_dir: cache}\n")
+    with pytest.raises(ConfigError) as info:
+        load_config(path, environ={})
+    assert "paths.cache_dir" in info.value.problems[0]
+    assert "absolute" in info.value.problems[0]
