@@ -22,16 +22,21 @@ import structlog
 from edge_inspect import __version__
 from edge_inspect.config import AppConfig
 from edge_inspect.config.decision import DecisionConfig
+from edge_inspect.config.engines import EngineConfig
+from edge_inspect.config.preprocess import Roi
 from edge_inspect.decision import decide, recipe_hash, resolve_rules, rules_summary, to_probabilities
 from edge_inspect.decision.rules import Rules
 from edge_inspect.engines import open_engine
+from edge_inspect.metrics import CameraStateTracker, MetricsExporter, identity_of
 from edge_inspect.model import ModelPackage, load_package
 from edge_inspect.preprocess import Preprocessor, stitch
 from edge_inspect.publish.mqtt import MqttPublisher
+from edge_inspect.publish.tls import connection_security
 from edge_inspect.publish.topics import Topics
 from edge_inspect.runtime.inspector import FrameInspector
 from edge_inspect.runtime.pipeline import Pipeline, ResultFactory
 from edge_inspect.runtime.stats import Stats
+from edge_inspect.sinks.setup import image_saving
 from edge_inspect.sources import open_source
 from edge_inspect.types import (
     Decision,
@@ -63,12 +68,12 @@ def make_finish(package: ModelPackage, rules: Rules) -> Callable[[Prepared, Floa
 
 def build_inspector(
     package: ModelPackage,
-    engine_config: object,
+    engine_config: EngineConfig,
     decision: DecisionConfig,
     *,
     variant: str | None = None,
     cache_dir: Path | None = None,
-    roi: object = None,
+    roi: Roi | None = None,
 ) -> tuple[FrameInspector, Rules]:
     """Preprocessor + engine + decision rules for ``package``: the daemon's inspection path, for reuse."""
     manifest = package.manifest
@@ -135,14 +140,18 @@ class App:
             roi=config.preprocess.roi,
         )
         self.topics = Topics(config.mqtt.topic_prefix, config.station, config.camera)
+        client_id = config.mqtt.client_id or f"edge-inspect-{config.station}-{config.camera}"
+        mqtt_config, tls = connection_security(config.mqtt, count=self.stats.count)  # secrets read here
         self.publisher = MqttPublisher(
-            config.mqtt,
+            mqtt_config,
             self.topics,
             station=config.station,
-            client_id=config.mqtt.client_id or f"edge-inspect-{config.station}-{config.camera}",
+            client_id=client_id,
             version=__version__,
+            tls=tls,
         )
-        self.source = open_source(config.source, config.camera, self.publisher)
+        self.cameras = CameraStateTracker(self.publisher)  # remembers camera states for metrics
+        self.source = open_source(config.source, config.camera, self.cameras)
         make_result: ResultFactory = ResultBuilder(
             station=config.station,
             camera=config.camera,
@@ -150,11 +159,38 @@ class App:
             thresholds=rules_summary(self.rules),
             recipe=recipe_hash(self.rules),
         )
+        # saved images: the path goes into the result before any sink sees it; writing is off-thread
+        self.images = image_saving(
+            config,
+            classes=self.rules.classes,
+            stats=self.stats,
+            mqtt=mqtt_config,
+            tls=tls,
+            topics=self.topics,
+            client_id=client_id,
+        )
+        if self.images is not None:
+            make_result = self.images.wrap(make_result)
+        self.metrics = (
+            MetricsExporter(
+                config.metrics,
+                self.stats,
+                identity_of(
+                    config, self.package.identity(config.model.variant), recipe_hash(self.rules), __version__
+                ),
+                broker_connected=lambda: self.publisher.connected,
+                cameras=self.cameras,
+                stopping=self._stop.is_set,
+            )
+            if config.metrics.enabled
+            else None
+        )
+        metric_sinks: list[ResultSink] = [self.metrics.sink] if self.metrics is not None else []
         self.pipeline = Pipeline(
             self.source,
             self.inspector,
             make_result,
-            [self.publisher, *extra_sinks],
+            [self.publisher, *metric_sinks, *extra_sinks],
             self.stats,
             queue_size=config.runtime.queue_size,
             drop_policy=config.source.drop_policy,
@@ -195,6 +231,10 @@ class App:
             source=self.config.source.type,
             engine=self.config.engine.type,
         )
+        if self.metrics is not None:
+            self.metrics.start()
+        if self.images is not None:
+            self.images.start()
         self.publisher.start()
         self.source.open()
         self.pipeline.start()
@@ -208,6 +248,8 @@ class App:
         deadline = time.monotonic() + grace
         self.pipeline.stop()
         drained = self.pipeline.join(max(0.0, deadline - time.monotonic()))
+        if self.images is not None and not self.images.close(max(0.5, deadline - time.monotonic())):
+            log.warning("saved images left unwritten at shutdown", grace_s=grace)
         acked = self.publisher.flush(max(0.0, deadline - time.monotonic()))
         snapshot = self.stats.snapshot()
         self.publisher.publish_stats(snapshot)
@@ -224,4 +266,6 @@ class App:
         )
         if not drained or not acked:
             log.warning("shutdown grace ran out", drained=drained, all_acknowledged=acked, grace_s=grace)
+        if self.metrics is not None:
+            self.metrics.close()
         return 0

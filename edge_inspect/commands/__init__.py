@@ -10,10 +10,14 @@ from __future__ import annotations
 COMMANDS: tuple[str, ...] = (
     "run",
     "demo",
+    "tail",
     "check_config",
     "config_schema",
+    "cameras",
+    "devices",
     "dataset",
     "train",
     "export",
     "eval",
+    "bench",
 )

@@ -23,7 +23,8 @@ def add_parser(subparsers: Any) -> None:
     parser.add_argument("--classes", type=int, default=6, help="number of texture classes (1-6)")
     parser.add_argument("--png-compression", type=int, default=1, help="PNG zlib level 0-9 (default 1)")
     parser.add_argument(
-        "--flat", metavar="GOOD,DEFECTIVE",
+        "--flat",
+        metavar="GOOD,DEFECTIVE",
         help="write a flat replay set (NNNN.PNG + Label/) of this many images of mixed classes instead",
     )
     parser.set_defaults(func=run)

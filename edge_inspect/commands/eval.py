@@ -1,5 +1,5 @@
-"""``edge-inspect eval --model DIR --dataset DIR``: figures of a model package on a labelled data set, computed
-through the daemon's own preprocess, engine and decision code; ``--choose RULE`` writes the operating
+"""``edge-inspect eval --model DIR --dataset DIR``: figures of a model package on a labelled data set,
+computed through the daemon's own preprocess, engine and decision code; ``--choose RULE`` writes the operating
 threshold into the package, ``--record KEY`` stores the figures in its manifest."""
 
 from __future__ import annotations
@@ -15,22 +15,35 @@ def add_parser(subparsers: Any) -> None:
     )
     parser.add_argument("--model", required=True, help="model package folder")
     parser.add_argument("--dataset", required=True, help="DAGM-layout, flat DAGM, or images/+masks/ folder")
-    parser.add_argument("--split", default=None,
-                        help="'train', 'test' or 'all' (default: 'test' when the data set has splits)")
+    parser.add_argument(
+        "--split",
+        default=None,
+        help="'train', 'test' or 'all' (default: 'test' when the data set has splits)",
+    )
     parser.add_argument("--variant", default=None, help="package artifact to run (default: the manifest's)")
     parser.add_argument("--device", default="CPU", help="OpenVINO device (default CPU)")
-    parser.add_argument("--json", dest="json_path", default=None, metavar="FILE", help="write the report as JSON")
+    parser.add_argument(
+        "--json", dest="json_path", default=None, metavar="FILE", help="write the report as JSON"
+    )
     parser.add_argument("--plot", default=None, metavar="FILE.png", help="write the precision-recall curve")
-    parser.add_argument("--choose", default=None, metavar="RULE",
-                        help="pick the threshold: 'precision>=0.995', 'recall>=0.99', 'fp_rate<=0.001' or "
-                        "'cost:fp=1,fn=10'; written into the package's manifest (hashes refreshed)")
-    parser.add_argument("--record", default=None, metavar="KEY",
-                        help="store the figures in the manifest's evaluation under KEY (e.g. test_int8)")
+    parser.add_argument(
+        "--choose",
+        default=None,
+        metavar="RULE",
+        help="pick the threshold: 'precision>=0.995', 'recall>=0.99', 'fp_rate<=0.001' or "
+        "'cost:fp=1,fn=10'; written into the package's manifest (hashes refreshed)",
+    )
+    parser.add_argument(
+        "--record",
+        default=None,
+        metavar="KEY",
+        help="store the figures in the manifest's evaluation under KEY (e.g. test_int8)",
+    )
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
     parser.set_defaults(func=run)
 
 
-def run(args: argparse.Namespace) -> int:  # noqa: PLR0914 (one linear script of steps)
+def run(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from edge_inspect.config.engines import OpenVINOEngineConfig
@@ -62,7 +75,9 @@ def run(args: argparse.Namespace) -> int:  # noqa: PLR0914 (one linear script of
     print(format_report(report))
     if rule is not None:
         judged = [o for o in outcomes if o.error is None]
-        threshold, confusion = choose_threshold(rule, [o.defective for o in judged], [o.score for o in judged])
+        threshold, confusion = choose_threshold(
+            rule, [o.defective for o in judged], [o.score for o in judged]
+        )
         report["chosen"] = {"rule": rule.text, "threshold": threshold, **confusion.as_dict()}
         update_manifest(Path(args.model), threshold=threshold)
         print(f"\nchosen by {rule.text!r}: threshold {threshold} -> " + json.dumps(confusion.as_dict()))
@@ -72,8 +87,9 @@ def run(args: argparse.Namespace) -> int:  # noqa: PLR0914 (one linear script of
 
         judged = [o for o in outcomes if o.error is None]
         title = f"{package.manifest.name} {variant} on {Path(args.dataset).name} ({split or 'all'})"
-        plot_pr_curve(Path(args.plot), [o.defective for o in judged], [o.score for o in judged],
-                      report["sweep"], title)
+        plot_pr_curve(
+            Path(args.plot), [o.defective for o in judged], [o.score for o in judged], report["sweep"], title
+        )
     if args.json_path:
         full = {**report, "outcomes": [o.__dict__ for o in outcomes]}
         Path(args.json_path).write_text(json.dumps(full, indent=1), encoding="utf-8")
@@ -85,11 +101,24 @@ def run(args: argparse.Namespace) -> int:  # noqa: PLR0914 (one linear script of
 
 def _compact(report: dict[str, Any]) -> dict[str, Any]:
     """What the manifest keeps: the headline figures, per class, and the sweep (no per-image rows)."""
-    keep = ("dataset", "images", "defective", "errors", "operating_point", "image", "pixel", "sweep", "chosen")
+    keep = (
+        "dataset",
+        "images",
+        "defective",
+        "errors",
+        "operating_point",
+        "image",
+        "pixel",
+        "sweep",
+        "chosen",
+    )
     compact = {k: report[k] for k in keep if k in report}
     compact["per_class"] = {
         name: {
-            **{k: block["image"][k] for k in ("tp", "tn", "fp", "fn", "precision", "recall", "false_alarm_rate")},
+            **{
+                k: block["image"][k]
+                for k in ("tp", "tn", "fp", "fn", "precision", "recall", "false_alarm_rate")
+            },
             "mean_iou": block["pixel"]["mean_iou"],
         }
         for name, block in report["per_class"].items()

@@ -1,5 +1,7 @@
-"""``edge-inspect train --dataset DIR --out RUN``: train the compact U-Net on a DAGM-layout or images/+masks/
-data set (Train split), with a validation split carved from it and early stopping. Needs the ``train`` extra."""
+"""``edge-inspect train --dataset DIR --out RUN``: train the compact U-Net on a DAGM-layout or
+images/+masks/ data set (its Train split), with a validation split carved from it and early stopping.
+
+Needs the ``train`` extra."""
 
 from __future__ import annotations
 
@@ -20,8 +22,12 @@ def add_parser(subparsers: Any) -> None:
     parser.add_argument("--epochs", type=int, default=14, help="maximum epochs (default 14)")
     parser.add_argument("--patience", type=int, default=4, help="epochs without improvement before stopping")
     parser.add_argument("--lr", type=float, default=3e-3, help="peak learning rate (default 3e-3)")
-    parser.add_argument("--defect-fraction", type=float, default=0.5, help="share of crops from defective images")
-    parser.add_argument("--val-fraction", type=float, default=0.15, help="share of Train held out for validation")
+    parser.add_argument(
+        "--defect-fraction", type=float, default=0.5, help="share of crops from defective images"
+    )
+    parser.add_argument(
+        "--val-fraction", type=float, default=0.15, help="share of Train held out for validation"
+    )
     parser.add_argument("--seed", type=int, default=0, help="seed of everything random (default 0)")
     parser.add_argument("--threads", type=int, default=2, help="torch CPU threads (default 2)")
     parser.add_argument("--limit", type=int, default=None, help="use only the first N training images")

@@ -5,7 +5,13 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated, Any, ClassVar, Literal, Union
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import (
+    Field,
+    SerializerFunctionWrapHandler,
+    field_validator,
+    model_serializer,
+    model_validator,
+)
 
 from edge_inspect.config.base import StrictModel
 
@@ -36,13 +42,11 @@ class OpenVINOEngineConfig(StrictModel):
         0, ge=0, description="Infer requests kept in flight; 0 = the device's optimal number."
     )
     num_streams: int | None = Field(None, ge=1, description="NUM_STREAMS; null = chosen by the hint.")
-    num_threads: int | None = Field(
-        None, ge=1, description="INFERENCE_NUM_THREADS; null = all cores."
-    )
+    num_threads: int | None = Field(None, ge=1, description="INFERENCE_NUM_THREADS; null = all cores.")
     cache_dir: Path | None = Field(
         None,
-        description="Absolute folder for OpenVINO's compiled-model cache; null = '<paths.cache_dir>/openvino', "
-        "or no cache when that is null too.",
+        description="Absolute folder for OpenVINO's compiled-model cache; null = "
+        "'<paths.cache_dir>/openvino', or no cache when that is null too.",
     )
 
     _abs = field_validator("cache_dir")(_absolute)
@@ -171,6 +175,14 @@ class AutoEngineConfig(StrictModel):
             msg = "openvino.device: auto chooses the device from openvino_devices; remove openvino.device"
             raise ValueError(msg)
         return self
+
+    @model_serializer(mode="wrap")
+    def _without_device(self, handler: SerializerFunctionWrapHandler) -> Any:
+        """Dumped without ``openvino.device`` (auto sets it), so that a ``check-config`` dump loads back."""
+        data = handler(self)
+        if isinstance(data, dict) and isinstance(data.get("openvino"), dict):
+            data["openvino"] = {k: v for k, v in data["openvino"].items() if k != "device"}
+        return data
 
     def resolve(self) -> OpenVINOEngineConfig | TensorRTEngineConfig:
         """Probe this machine and return the chosen engine's config (the choice and its reason are logged)."""

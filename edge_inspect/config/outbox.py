@@ -56,6 +56,14 @@ class OutboxConfig(StrictModel):
         "new one; 'reject_new' keeps the backlog and does not store the new result. Either way every "
         "result given up is counted in outbox.dropped and logged with its result_id.",
     )
+    keep_acked_s: float = Field(
+        10.0,
+        ge=0,
+        description="Keep a result this long after its PUBACK and send it again (replayed: true) if the "
+        "connection drops meanwhile: a broker that persists periodically (mosquitto's autosave_interval) "
+        "loses what it acknowledged since its last save when it crashes. Set it above the broker's save "
+        "interval; 0 = trust every PUBACK. Costs duplicates after a lost connection, never losses.",
+    )
     max_inflight: int | None = Field(
         None,
         ge=1,

@@ -29,7 +29,8 @@ def _sign(rng: np.random.Generator) -> float:
 
 
 def _centre(rng: np.random.Generator, size: int) -> tuple[float, float]:
-    return float(rng.uniform(_MARGIN, size - _MARGIN)), float(rng.uniform(_MARGIN, size - _MARGIN))
+    margin = min(_MARGIN, size // 4)
+    return float(rng.uniform(margin, size - margin)), float(rng.uniform(margin, size - margin))
 
 
 def _blurred(canvas: FloatImage, sigma: float) -> FloatImage:
@@ -65,7 +66,9 @@ def scratch(image: FloatImage, rng: np.random.Generator) -> BoolMask:
     t = np.linspace(-0.5, 0.5, 24)
     xs = cx + t * length * math.cos(theta) - (1 - 4 * t**2) * bend * math.sin(theta)
     ys = cy + t * length * math.sin(theta) + (1 - 4 * t**2) * bend * math.cos(theta)
-    points = [(float(np.clip(x, 4, size - 5)), float(np.clip(y, 4, size - 5))) for x, y in zip(xs, ys, strict=True)]
+    points = [
+        (float(np.clip(x, 4, size - 5)), float(np.clip(y, 4, size - 5))) for x, y in zip(xs, ys, strict=True)
+    ]
     alpha = _blurred(_polyline(points, size, int(rng.integers(1, 3))), 0.7)
     image += alpha * _sign(rng) * rng.uniform(0.3, 0.45)
     return alpha > 0.25

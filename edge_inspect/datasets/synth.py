@@ -138,7 +138,9 @@ def generate_dagm(root: Path, spec: SynthSpec) -> dict[str, Any]:
             folder = root / f"Class{class_index}" / split
             records[f"Class{class_index}/{split}"] = _write_folder(folder, items, spec.png_compression)
     description = {"generator": "edge_inspect.datasets.synth", "layout": "dagm", "spec": asdict(spec)}
-    (root / DATASET_JSON).write_text(json.dumps({**description, "images": records}, indent=1), encoding="utf-8")
+    (root / DATASET_JSON).write_text(
+        json.dumps({**description, "images": records}, indent=1), encoding="utf-8"
+    )
     return description
 
 
@@ -154,5 +156,7 @@ def generate_flat(root: Path, spec: SynthSpec, good: int, defective: int) -> dic
     ]
     records = _write_folder(root, items, spec.png_compression)
     description = {"generator": "edge_inspect.datasets.synth", "layout": "flat", "spec": asdict(spec)}
-    (root / DATASET_JSON).write_text(json.dumps({**description, "images": records}, indent=1), encoding="utf-8")
+    (root / DATASET_JSON).write_text(
+        json.dumps({**description, "images": records}, indent=1), encoding="utf-8"
+    )
     return description

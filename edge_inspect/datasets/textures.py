@@ -19,11 +19,16 @@ FloatImage = npt.NDArray[np.float32]
 TextureFn = Callable[[np.random.Generator, int], FloatImage]
 
 
+def _f32(array: object) -> FloatImage:
+    """``array`` as float32 (a no-op for the float32 results of OpenCV and of float32 arithmetic)."""
+    return np.asarray(array, dtype=np.float32)
+
+
 def smooth_noise(rng: np.random.Generator, size: int, sigma: float) -> FloatImage:
     """Gaussian noise low-pass filtered at ``sigma`` pixels, rescaled to zero mean and unit std."""
     noise = rng.standard_normal((size, size), dtype=np.float32)
     if sigma > 0:
-        noise = cv2.GaussianBlur(noise, (0, 0), sigmaX=sigma, borderType=cv2.BORDER_REFLECT)
+        noise = _f32(cv2.GaussianBlur(noise, (0, 0), sigmaX=sigma, borderType=cv2.BORDER_REFLECT))
     noise -= noise.mean()
     std = float(noise.std())
     return noise / std if std > 0 else noise
@@ -37,24 +42,26 @@ def _grid(size: int) -> tuple[FloatImage, FloatImage]:
 def _rotate(image: FloatImage, angle_deg: float) -> FloatImage:
     size = image.shape[0]
     matrix = cv2.getRotationMatrix2D((size / 2, size / 2), angle_deg, 1.0)
-    rotated = cv2.warpAffine(image, matrix, (size, size), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT)
+    rotated = cv2.warpAffine(
+        image, matrix, (size, size), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT
+    )
     return np.asarray(rotated, dtype=np.float32)
 
 
 def cloudy(rng: np.random.Generator, size: int) -> FloatImage:
     """Low-frequency clouds over fine grain (painted or cast surfaces)."""
-    return (
-        rng.uniform(0.06, 0.11) * smooth_noise(rng, size, rng.uniform(14, 30))
-        + rng.uniform(0.02, 0.04) * smooth_noise(rng, size, 1.5)
-    )
+    clouds_gain = rng.uniform(0.06, 0.11)
+    clouds = smooth_noise(rng, size, rng.uniform(14, 30))
+    grain_gain = rng.uniform(0.02, 0.04)
+    return _f32(clouds_gain * clouds + grain_gain * smooth_noise(rng, size, 1.5))
 
 
 def grain(rng: np.random.Generator, size: int) -> FloatImage:
     """Fine isotropic grain (sand-blasted or sintered surfaces)."""
-    return (
-        rng.uniform(0.06, 0.09) * smooth_noise(rng, size, rng.uniform(0.8, 1.4))
-        + rng.uniform(0.02, 0.04) * smooth_noise(rng, size, 12)
-    )
+    grain_gain = rng.uniform(0.06, 0.09)
+    fine = smooth_noise(rng, size, rng.uniform(0.8, 1.4))
+    mottle_gain = rng.uniform(0.02, 0.04)
+    return _f32(grain_gain * fine + mottle_gain * smooth_noise(rng, size, 12))
 
 
 def brushed(rng: np.random.Generator, size: int) -> FloatImage:
@@ -62,10 +69,10 @@ def brushed(rng: np.random.Generator, size: int) -> FloatImage:
     pad = size // 4
     big = size + 2 * pad
     noise = rng.standard_normal((big, big), dtype=np.float32)
-    streaks = cv2.GaussianBlur(noise, (0, 0), sigmaX=rng.uniform(10, 24), sigmaY=0.9)
+    streaks = _f32(cv2.GaussianBlur(noise, (0, 0), sigmaX=rng.uniform(10, 24), sigmaY=0.9))
     streaks = _rotate(streaks, float(rng.uniform(0, 180)))[pad : pad + size, pad : pad + size]
     streaks = (streaks - streaks.mean()) / max(float(streaks.std()), 1e-6)
-    return rng.uniform(0.06, 0.1) * streaks + 0.02 * smooth_noise(rng, size, 1.0)
+    return _f32(rng.uniform(0.06, 0.1) * streaks + 0.02 * smooth_noise(rng, size, 1.0))
 
 
 def woven(rng: np.random.Generator, size: int) -> FloatImage:
@@ -77,15 +84,15 @@ def woven(rng: np.random.Generator, size: int) -> FloatImage:
     v = -xs * math.sin(theta) + ys * math.cos(theta)
     warp = 1.5 * smooth_noise(rng, size, 20)
     weave = np.sin(2 * math.pi * (u + warp) / period) * np.sin(2 * math.pi * (v - warp) / period)
-    return (rng.uniform(0.06, 0.1) * weave + 0.025 * smooth_noise(rng, size, 1.0)).astype(np.float32)
+    return _f32(rng.uniform(0.06, 0.1) * weave + 0.025 * smooth_noise(rng, size, 1.0))
 
 
 def speckle(rng: np.random.Generator, size: int) -> FloatImage:
     """Dense small bright grains on a matte ground (coated or powdered surfaces)."""
     dots = (rng.random((size, size), dtype=np.float32) < rng.uniform(0.015, 0.04)).astype(np.float32)
-    dots = cv2.GaussianBlur(dots, (0, 0), sigmaX=rng.uniform(0.8, 1.4))
+    dots = _f32(cv2.GaussianBlur(dots, (0, 0), sigmaX=rng.uniform(0.8, 1.4)))
     dots = (dots - dots.mean()) / max(float(dots.std()), 1e-6)
-    return rng.uniform(0.05, 0.08) * dots + 0.03 * smooth_noise(rng, size, 8)
+    return _f32(rng.uniform(0.05, 0.08) * dots + 0.03 * smooth_noise(rng, size, 8))
 
 
 def wood(rng: np.random.Generator, size: int) -> FloatImage:
@@ -96,7 +103,7 @@ def wood(rng: np.random.Generator, size: int) -> FloatImage:
     u = xs * math.cos(theta) + ys * math.sin(theta)
     warp = rng.uniform(4, 10) * smooth_noise(rng, size, 40)
     stripes = np.sin(2 * math.pi * (u + warp) / period)
-    return (rng.uniform(0.06, 0.1) * stripes + 0.025 * smooth_noise(rng, size, 1.2)).astype(np.float32)
+    return _f32(rng.uniform(0.06, 0.1) * stripes + 0.025 * smooth_noise(rng, size, 1.2))
 
 
 TEXTURES: dict[str, TextureFn] = {

@@ -7,6 +7,7 @@ shapes, compilation. What the compiled model really runs with is read back for t
 
 from __future__ import annotations
 
+import functools
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -71,7 +72,7 @@ def load_model(
     if not path.is_file():
         msg = f"{source}: model file not found"
         raise EngineError(msg)
-    core = ov.Core()
+    core = shared_core()
     available = list(core.available_devices)
     check_device(config.device, available)
     cache = model_cache_dir(config, cache_dir)
@@ -134,6 +135,18 @@ def load_model(
         cache_dir=cache,
     )
     return LoadedModel(compiled, input_port, output_port, input_spec, output_spec, runtime)
+
+
+@functools.cache
+def shared_core() -> ov.Core:
+    """One Core for the process, as OpenVINO advises; it also keeps the device plug-ins loaded.
+
+    With a Core per engine, the last compiled model to go also unloads the CPU plug-in and its thread
+    pools, and when that last reference is dropped on one of those pool threads (the tail of an infer
+    request) the pool joins itself: ``std::system_error: Resource deadlock avoided``, and the process
+    aborts. Seen in about one contract-suite run in three before this Core was shared.
+    """
+    return ov.Core()
 
 
 def first_line(exc: BaseException) -> str:

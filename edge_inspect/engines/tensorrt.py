@@ -20,32 +20,12 @@ import numpy.typing as npt
 import structlog
 
 from edge_inspect.config.engines import TensorRTEngineConfig
-from edge_inspect.engines import trt_calibrator as calibration
-from edge_inspect.engines.specs import check_against_manifest, check_input
-from edge_inspect.engines.trt_build import (
-    BuildOptions,
-    build_serialized_plan,
-    onnx_artifact,
-    pick_artifact,
-    profile_shapes,
-    tile_shape,
-)
-from edge_inspect.engines.trt_cache import PlanStore, load_or_build, make_plan_key
+from edge_inspect.engines.specs import check_input
 from edge_inspect.engines.trt_cuda import CudaGpu, import_cuda, import_tensorrt, make_trt_logger
-from edge_inspect.engines.trt_slots import (
-    EngineIo,
-    IoTensor,
-    Slot,
-    create_slot,
-    engine_io,
-    enqueue,
-    free_slot,
-    request_batch,
-    too_many_tiles,
-)
+from edge_inspect.engines.trt_plan import PlanSource, describe_io
+from edge_inspect.engines.trt_slots import Slot, create_slot, enqueue, free_slot, too_many_tiles
 from edge_inspect.errors import EngineError
 from edge_inspect.model import ModelPackage
-from edge_inspect.model.manifest import Artifact
 from edge_inspect.types import EngineCallback, FloatArray, TensorSpec
 
 log = structlog.get_logger(__name__)
@@ -82,8 +62,13 @@ class TensorRTEngine:
         try:
             with self._gpu.active():
                 self._runtime = self._trt.Runtime(self._logger)
-                self._engine = self._load_engine(variant, plan_cache_dir(config.cache_dir, cache_dir))
-                self._io = self._describe_io()
+                source = PlanSource(
+                    self._trt, self._cuda, self._runtime, self._logger, self._gpu, config, package
+                )
+                self._engine = source.load(variant, plan_cache_dir(config.cache_dir, cache_dir))
+                self._io, self._input_spec, self._output_spec = describe_io(
+                    self._trt, self._engine, package, config.max_batch
+                )
                 self._slots = [
                     create_slot(self._cuda, self._engine, self._io, i) for i in range(config.num_contexts)
                 ]
@@ -113,126 +98,6 @@ class TensorRTEngine:
             dynamic_batch=self._io.dynamic_batch,
         )
 
-    # ------------------------------------------------------------------------------------------ loading
-
-    def _deserialize(self, plan: bytes) -> Any:
-        self._logger.take_errors()
-        engine = self._runtime.deserialize_cuda_engine(plan)
-        if engine is None:
-            raise EngineError(self._logger.take_errors() or "deserialize_cuda_engine returned None")
-        return engine
-
-    def _load_engine(self, variant: str | None, cache_root: Path | None) -> Any:
-        name, artifact = pick_artifact(self._package, variant, self.config.artifact)
-        if artifact.format == "tensorrt-plan":
-            path = self._package.root / artifact.path
-            try:
-                return self._deserialize(path.read_bytes())
-            except EngineError as exc:
-                found = onnx_artifact(self._package)
-                if found is None:
-                    msg = (
-                        f"prebuilt plan {path} does not load on {self._gpu.name}, and the package has no "
-                        f"ONNX to rebuild it from: {exc}"
-                    )
-                    raise EngineError(msg) from exc
-                log.warning(
-                    "prebuilt tensorrt plan does not load here; building from the onnx",
-                    plan=str(path),
-                    reason=str(exc),
-                )
-                name, artifact = found
-        return self._build_or_load(name, artifact, cache_root)
-
-    def _build_or_load(self, name: str, artifact: Artifact, cache_root: Path | None) -> Any:
-        manifest = self._package.manifest
-        config = self.config
-        onnx_path = self._package.root / artifact.path
-        calibration_files: list[Path] = []
-        fingerprint = ""
-        if config.precision == "int8":
-            calibration_files = calibration.calibration_files(self._package, config.calibration_max_images)
-            fingerprint = calibration.calibration_fingerprint(self._package, calibration_files)
-        options = BuildOptions(
-            precision=config.precision,
-            workspace_mib=config.workspace_mib,
-            optimization_level=config.optimization_level,
-            input_name=manifest.input.name,
-            profile=profile_shapes(manifest.input, config.max_batch, config.opt_batch),
-            calibration_batch=config.calibration_batch,
-            calibration=fingerprint,
-        )
-        key = make_plan_key(
-            model_name=f"{manifest.name}-{manifest.version}",
-            model_sha256=manifest.files[artifact.path],
-            tensorrt_version=str(self._trt.__version__),
-            gpu_name=self._gpu.name,
-            compute_capability=self._gpu.compute_capability,
-            precision=config.precision,
-            input_name=manifest.input.name,
-            input_shapes=options.profile,
-            builder_options=options.key_items(),
-        )
-        store = None if cache_root is None else PlanStore(cache_root)
-        cache_file = None
-        if store is not None and config.precision == "int8":
-            parts = (
-                key.model_sha256,
-                key.tensorrt_version,
-                options.profile,
-                config.calibration_batch,
-                fingerprint,
-            )
-            cache_file = store.root / calibration.calibration_cache_name(key.model_name, parts)
-
-        def make_calibrator(batch_shape: tuple[int, ...]) -> Any:
-            feed = calibration.CalibrationFeed(
-                calibration_files,
-                calibration.preprocessed_tiles(manifest.input),
-                batch_shape[0],
-                np.dtype(manifest.input.dtype),
-            )
-            return calibration.make_entropy_calibrator(self._trt, self._cuda, feed, batch_shape, cache_file)
-
-        def build() -> bytes:
-            return build_serialized_plan(self._trt, self._logger, onnx_path, options, make_calibrator)
-
-        return load_or_build(key, store, build=build, deserialize=self._deserialize)
-
-    def _describe_io(self) -> EngineIo:
-        trt, engine = self._trt, self._engine
-        tensors = []
-        for i in range(engine.num_io_tensors):
-            name = engine.get_tensor_name(i)
-            tensors.append(
-                IoTensor(
-                    name=name,
-                    is_input=engine.get_tensor_mode(name) == trt.TensorIOMode.INPUT,
-                    shape=tuple(int(d) for d in engine.get_tensor_shape(name)),
-                    dtype=np.dtype(trt.nptype(engine.get_tensor_dtype(name))),
-                )
-            )
-        manifest = self._package.manifest
-        profile_max = None
-        if engine.num_optimization_profiles > 0 and any(t.shape[0] < 0 for t in tensors if t.is_input):
-            profile_max = int(engine.get_tensor_profile_shape(manifest.input.name, 0)[2][0])
-        io = engine_io(
-            tensors,
-            input_name=manifest.input.name,
-            output_name=manifest.output.name,
-            expected_tile=tile_shape(manifest.input),
-            max_batch=self.config.max_batch,
-            profile_max_batch=profile_max,
-        )
-        batch = request_batch(io)
-        self._input_spec = TensorSpec(
-            io.input.name, (batch, *io.input.tile_shape), io.input.dtype.name, manifest.input.layout
-        )
-        self._output_spec = TensorSpec(io.output.name, (batch, *io.output.tile_shape), io.output.dtype.name)
-        source = f"TensorRT plan for {self._package.root}"
-        check_against_manifest(self._input_spec, self._output_spec, manifest.input, manifest.output, source)
-        return io
-
     # ---------------------------------------------------------------------------------------- the Engine
 
     @property
@@ -245,16 +110,16 @@ class TensorRTEngine:
         return self._output_spec
 
     def submit(self, tensor: npt.NDArray[Any], callback: EngineCallback) -> None:
-        """Queue N tiles; blocks only while every slot is busy. ``callback`` runs on the complete thread."""
-        try:
-            tiles = check_input(tensor, self._input_spec)
-        except EngineError as exc:
-            callback(None, exc)
-            return
+        """Queue N tiles; blocks only while every slot is busy. ``callback`` runs on the complete thread.
+
+        Raises EngineError, without calling ``callback``, for a tensor that does not fit the input (shape,
+        dtype, more tiles than ``max_batch``) or a closed engine; a later failure reaches ``callback``.
+        """
+        tiles = check_input(tensor, self._input_spec)
         problem = too_many_tiles(tiles, self.config.max_batch)
         if problem is not None:
-            callback(None, EngineError(problem))
-            return
+            msg = f"input {self._input_spec.name!r}: {problem}"
+            raise EngineError(msg)
         slot = self._take_free_slot()
         slot.tiles = tiles
         slot.callback = callback

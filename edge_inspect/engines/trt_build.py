@@ -154,9 +154,11 @@ def build_serialized_plan(
     config.set_memory_pool_limit(trt.MemoryPoolType.WORKSPACE, options.workspace_mib * _MIB)
     config.builder_optimization_level = options.optimization_level
     if options.precision in ("fp16", "int8"):
-        config.set_flag(
-            _flag(trt, "FP16")
-        )  # int8 builds fall back to fp16, not fp32, where int8 has no kernel
+        # int8 builds too: a layer without an int8 kernel then runs in fp16, not fp32
+        config.set_flag(_flag(trt, "FP16"))
+    tf32 = getattr(trt.BuilderFlag, "TF32", None)
+    if options.precision == "fp32" and tf32 is not None:
+        config.clear_flag(tf32)  # TensorRT enables TF32 by default on Ampere+; fp32 means fp32 here
     if dynamic:
         profile = builder.create_optimization_profile()
         profile.set_shape(options.input_name, *options.profile)

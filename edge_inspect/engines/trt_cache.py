@@ -193,9 +193,14 @@ def load_or_build(
             "no plan cache folder is configured (engine.cache_dir or paths.cache_dir), so every start builds"
         )
     else:
-        cached = store.read(key)
+        try:
+            cached = store.read(key)
+        except OSError as exc:  # an unreadable cache costs a build, not the start
+            cached, why = None, f"the plan cache cannot be read: {exc}"
+        else:
+            why = ""
         if cached is None:
-            why = f"no cached plan {store.path(key).name} for this model, GPU, TensorRT version and settings"
+            why = why or f"no cached plan {store.path(key).name} for this model, GPU, TensorRT and settings"
         else:
             engine, problem = _try_load(cached, deserialize)
             if engine is not None:
@@ -203,7 +208,12 @@ def load_or_build(
                 return engine
             why = f"cached plan {store.path(key)} does not load on this GPU / TensorRT: {problem}"
             log.warning("cached tensorrt plan does not load; rebuilding it", reason=why, **where)
-            store.discard(key)
+            try:
+                store.discard(key)
+            except OSError as exc:  # the rebuilt plan replaces it anyway, atomically
+                log.warning(
+                    "cannot remove the stale tensorrt plan", plan=str(store.path(key)), error=str(exc)
+                )
 
     log.info("building a tensorrt plan; this can take minutes", reason=why, **where)
     started = clock()

@@ -80,7 +80,7 @@ def choose_threshold(
         )
         raise ValueError(msg)
     top = max(objective for objective, _, _ in judged)
-    tied = [(t, c) for objective, t, c in judged if objective == top]
+    tied = sorted(((t, c) for objective, t, c in judged if objective == top), key=lambda pair: pair[0])
     return tied[(len(tied) - 1) // 2]
 
 

@@ -136,7 +136,7 @@ class SweepRow:
 def sweep(
     thresholds: Sequence[float], truth: Sequence[bool] | BoolArray, predictions: npt.NDArray[np.bool_]
 ) -> list[SweepRow]:
-    """One row per threshold; ``predictions[k, i]`` is image i's NG verdict re-decided at ``thresholds[k]``."""
+    """One row per threshold; ``predictions[k, i]``: image i's NG verdict re-decided at ``thresholds[k]``."""
     if predictions.shape[0] != len(thresholds):
         msg = f"{len(thresholds)} thresholds but {predictions.shape[0]} rows of predictions"
         raise ValueError(msg)
@@ -146,7 +146,7 @@ def sweep(
 def pr_curve(
     truth: Sequence[bool] | BoolArray, scores: Sequence[float] | npt.NDArray[Any]
 ) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64], npt.NDArray[np.float64]]:
-    """(precision, recall, threshold) at every distinct score, an image being NG when its score >= threshold."""
+    """(precision, recall, threshold) at every distinct score; an image is NG when its score >= threshold."""
     t = np.asarray(truth, dtype=bool)
     s = np.asarray(scores, dtype=np.float64)
     cuts = np.unique(s)[::-1]

@@ -11,7 +11,11 @@ from edge_inspect.training.deps import require
 
 
 def plot_pr_curve(
-    path: Path, truth: Sequence[bool], scores: Sequence[float], sweep_rows: Sequence[dict[str, Any]], title: str
+    path: Path,
+    truth: Sequence[bool],
+    scores: Sequence[float],
+    sweep_rows: Sequence[dict[str, Any]],
+    title: str,
 ) -> Path:
     """Draw the PR curve of the image scores, with the sweep thresholds marked and labelled."""
     matplotlib = require("matplotlib", "the precision-recall plot")
@@ -22,8 +26,13 @@ def plot_pr_curve(
     axes.step(recall, precision, where="post", label="image level (score = max NG threshold)")
     for row in sweep_rows:
         axes.plot(row["recall"], row["precision"], "o", color="tab:red", markersize=4)
-        axes.annotate(f"{row['threshold']:.1f}", (row["recall"], row["precision"]), fontsize=7,
-                      textcoords="offset points", xytext=(3, -9))
+        axes.annotate(
+            f"{row['threshold']:.1f}",
+            (row["recall"], row["precision"]),
+            fontsize=7,
+            textcoords="offset points",
+            xytext=(3, -9),
+        )
     axes.set_xlabel("recall")
     axes.set_ylabel("precision")
     axes.set_xlim(0.0, 1.01)

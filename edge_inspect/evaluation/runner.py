@@ -18,8 +18,11 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
+import numpy as np
+
+from edge_inspect.app import build_inspector
 from edge_inspect.config.decision import DecisionConfig
-from edge_inspect.config.engines import OpenVINOEngineConfig
+from edge_inspect.config.engines import EngineConfig, OpenVINOEngineConfig
 from edge_inspect.datasets.loader import Sample
 from edge_inspect.decision import decide, to_probabilities
 from edge_inspect.decision.rules import Rules
@@ -33,6 +36,8 @@ from edge_inspect.types import FloatArray, Frame, SourceInfo, Verdict
 
 SWEEP_THRESHOLDS: tuple[float, ...] = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9)
 SCORE_TOLERANCE = 1e-4
+SCORE_FLOOR = 0.01
+"""Scores below this are reported as 0.0: no operating point sits that low, and it keeps sweeps cheap."""
 
 
 @dataclass(frozen=True)
@@ -62,9 +67,9 @@ def is_ng(probs: FloatArray, rules: Rules, threshold: float) -> bool:
 
 
 def ng_score(probs: FloatArray, rules: Rules, tolerance: float = SCORE_TOLERANCE) -> float:
-    """The highest threshold at which ``decide`` says NG, by bisection (0.0 if NG at none above 0)."""
-    low, high = 0.0, float(probs.max())
-    if high <= 0.0 or not is_ng(probs, rules, high) and not is_ng(probs, rules, low):
+    """The highest threshold at which ``decide`` says NG, by bisection (0.0 if none above SCORE_FLOOR)."""
+    low, high = SCORE_FLOOR, float(probs.max())
+    if high < low or not is_ng(probs, rules, low):
         return 0.0
     if is_ng(probs, rules, high):
         return high
@@ -75,6 +80,19 @@ def ng_score(probs: FloatArray, rules: Rules, tolerance: float = SCORE_TOLERANCE
         else:
             high = middle
     return low
+
+
+def relevant_window(probs: FloatArray, rules: Rules) -> FloatArray:
+    """The part of ``probs`` that can matter at any threshold >= SCORE_FLOOR: the bounding box of the
+    pixels at or above it (every region of ``probs >= t`` lies inside it). Decisions there equal decisions
+    on the whole map, at a fraction of the cost; with ignore zones (frame coordinates) the map is kept whole.
+    """
+    if rules.ignore_zones:
+        return probs
+    rows, cols = np.nonzero(probs.max(axis=0) >= SCORE_FLOOR)
+    if rows.size == 0:
+        return probs[:, :1, :1] * 0
+    return probs[:, rows.min() : rows.max() + 1, cols.min() : cols.max() + 1]
 
 
 def _frame(sample: Sample, index: int) -> tuple[Frame, Mask | None]:
@@ -98,14 +116,12 @@ def evaluate_samples(
     samples: Sequence[Sample],
     *,
     variant: str | None = None,
-    engine_config: object | None = None,
+    engine_config: EngineConfig | None = None,
     decision: DecisionConfig | None = None,
     thresholds: Sequence[float] = SWEEP_THRESHOLDS,
     progress: Callable[[int, int], None] | None = None,
 ) -> tuple[list[ImageOutcome], Rules]:
     """Inspect every sample with the daemon's code; returns one outcome per sample and the rules in force."""
-    from edge_inspect.app import build_inspector
-
     config = engine_config if engine_config is not None else OpenVINOEngineConfig(type="openvino")
     inspector, rules = build_inspector(package, config, decision or DecisionConfig(), variant=variant)
     output = package.manifest.output
@@ -113,7 +129,17 @@ def evaluate_samples(
     try:
         for index, sample in enumerate(samples):
             frame, truth = _frame(sample, index)
-            outcomes.append(_one(inspector, frame, sample, truth, rules, output, thresholds))
+            outcomes.append(
+                _one(
+                    inspector=inspector,
+                    frame=frame,
+                    sample=sample,
+                    truth=truth,
+                    rules=rules,
+                    output=output,
+                    thresholds=thresholds,
+                )
+            )
             if progress is not None:
                 progress(index + 1, len(samples))
     finally:
@@ -122,8 +148,14 @@ def evaluate_samples(
 
 
 def _one(
-    inspector: FrameInspector, frame: Frame, sample: Sample, truth: Mask | None, rules: Rules,
-    output: OutputSpec, thresholds: Sequence[float],
+    *,
+    inspector: FrameInspector,
+    frame: Frame,
+    sample: Sample,
+    truth: Mask | None,
+    rules: Rules,
+    output: OutputSpec,
+    thresholds: Sequence[float],
 ) -> ImageOutcome:
     path, texture, defective = str(sample.image), sample.texture_class, sample.defective
     if frame.error is not None or frame.image is None:
@@ -131,7 +163,7 @@ def _one(
     prepared = inspector.prepare(frame)
     raw = inspector.engine.infer(prepared.tensor)
     decision = inspector.finish(prepared, raw)
-    probs = stitch(to_probabilities(raw, output), prepared.geometry)
+    probs = relevant_window(stitch(to_probabilities(raw, output), prepared.geometry), rules)
     overlap_iou = overlap_dice = None
     if defective and truth is not None and decision.masks is not None:
         overlap_iou, overlap_dice = iou(decision.masks, truth), dice(decision.masks, truth)

@@ -1,4 +1,4 @@
-"""Write an evaluation's outcome into a model package: the chosen threshold and the figures, hashes refreshed."""
+"""Write an evaluation's outcome into a model package: the chosen threshold and figures, hashes refreshed."""
 
 from __future__ import annotations
 

@@ -18,7 +18,7 @@ from prometheus_client.registry import Collector
 from edge_inspect.metrics.camera import CameraStateTracker
 from edge_inspect.metrics.health import BacklogLimits, HealthProbe, liveness, readiness
 from edge_inspect.metrics.identity import Identity
-from edge_inspect.metrics.names import PREFIX, Series, counter_series, gauge_series
+from edge_inspect.metrics.names import ALWAYS_COUNTED, PREFIX, Series, counter_series, gauge_series
 from edge_inspect.runtime.stats import Stats
 from edge_inspect.types import SourceState
 
@@ -81,7 +81,8 @@ class StatsCollector(Collector):
 
     def _counters(self) -> Iterator[Metric]:
         families: dict[str, CounterMetricFamily] = {}
-        for name, value in sorted(self.stats.counters().items()):
+        counters = dict.fromkeys(ALWAYS_COUNTED, 0) | self.stats.counters()
+        for name, value in sorted(counters.items()):
             series = self._unreserved(counter_series(name))
             family = families.get(series.family)
             if family is None:
@@ -92,7 +93,9 @@ class StatsCollector(Collector):
 
     def _gauges(self) -> Iterator[Metric]:
         families: dict[str, GaugeMetricFamily] = {}
-        counter_names = {self._unreserved(counter_series(n)).family for n in self.stats.counters()}
+        counter_names = {
+            self._unreserved(counter_series(n)).family for n in (*ALWAYS_COUNTED, *self.stats.counters())
+        }
         for name, sample in sorted(self.stats.gauges.items()):
             try:
                 value = float(sample())

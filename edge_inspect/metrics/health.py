@@ -125,8 +125,8 @@ class HealthProbe:
         gauges = self.stats.gauges
         depth_gauge = gauges.get(OUTBOX_DEPTH) or gauges.get(MQTT_PENDING)
         age_gauge = gauges.get(OUTBOX_AGE)
-        backlog = int(depth_gauge()) if depth_gauge is not None else None
-        age = float(age_gauge()) if age_gauge is not None and backlog else None
+        backlog = _read(depth_gauge)
+        age = _read(age_gauge) if backlog else None
         crashed = tuple(
             sorted(
                 name[len(CRASH_PREFIX) :]
@@ -137,8 +137,18 @@ class HealthProbe:
         return HealthSample(
             frames_done=counters.get("frames", 0),
             broker_connected=bool(self.broker_connected()),
-            backlog=backlog,
+            backlog=None if backlog is None else int(backlog),
             backlog_age_s=age,
             crashed_stages=crashed,
             stopping=bool(self.stopping()),
         )
+
+
+def _read(gauge: Callable[[], float] | None) -> float | None:
+    """A gauge's value; None when there is no such gauge or it fails (the backlog is then unknown)."""
+    if gauge is None:
+        return None
+    try:
+        return float(gauge())
+    except Exception:  # a failing outbox query must not take the health endpoints down with it
+        return None

@@ -13,6 +13,8 @@ import re
 from dataclasses import dataclass
 
 PREFIX = "edge_inspect"
+ALWAYS_COUNTED = ("frames", "grabbed", "errors", "verdict.PASS", "verdict.NG", "verdict.ERROR")
+"""Counters exported as 0 before their first event, so dashboards and rate() see them from the start."""
 _UNSAFE = re.compile(r"[^a-zA-Z0-9_]")
 
 

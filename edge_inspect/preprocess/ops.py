@@ -1,7 +1,7 @@
 """Pure pixel operations of preprocessing: channel conversion, resize, padding, normalisation, packing.
 
-Each is one vectorised numpy or OpenCV call over the whole image (no Python loop over pixels), takes its
-constants from the caller (the model manifest), and never looks at pixel values to decide anything.
+Each works on whole images or tiles with vectorised numpy or OpenCV calls (no Python loop over pixels),
+takes its constants from the caller (the model manifest), and never looks at pixel values to decide anything.
 """
 
 from __future__ import annotations
@@ -131,9 +131,13 @@ def pack_tiles(
     gain, offset = normalise if normalise is not None else (None, None)
     _, _, tile_w, tile_h = boxes[0]
     if layout == "NHWC":
+        # Rows of w * C values: numpy loops over long rows, not over 3-element pixels.
         out = np.empty((len(boxes), tile_h, tile_w, channels), dtype=dtype)
+        row_gain = None if gain is None else np.tile(gain, tile_w)
+        row_offset = None if offset is None else np.tile(offset, tile_w)
         for i, (x, y, w, h) in enumerate(boxes):
-            _fill(out[i], hwc[y : y + h, x : x + w], gain, offset)
+            rows = hwc[y : y + h, x : x + w].reshape(h, w * channels)
+            _fill(out[i].reshape(h, w * channels), rows, row_gain, row_offset)
         return out
     out = np.empty((len(boxes), channels, tile_h, tile_w), dtype=dtype)
     planes = [hwc[:, :, 0]] if channels == _MONO else cv2.split(hwc)  # contiguous rows for each plane

@@ -21,8 +21,6 @@ from edge_inspect.preprocess import ops
 from edge_inspect.preprocess.tiling import crop_box, tile_boxes
 from edge_inspect.types import FloatArray, Frame, ImageArray, Prepared, TileGeometry
 
-_IDENTITY = (0.0,), (1.0,)
-
 
 @dataclass(frozen=True, slots=True)
 class FramePlan:
@@ -42,10 +40,10 @@ class Preprocessor:
         if (spec.color_order == "gray") != (spec.channels == 1):
             msg = f"input spec: color_order {spec.color_order!r} does not fit channels={spec.channels}"
             raise PreprocessError(msg)
-        if spec.dtype == "uint8" and (tuple(spec.mean), tuple(spec.std)) != (_IDENTITY[0], _IDENTITY[1]):
+        if spec.dtype == "uint8" and (any(m != 0.0 for m in spec.mean) or any(s != 1.0 for s in spec.std)):
             msg = (
                 f"input spec: a uint8 input takes pixels as they are, so mean {spec.mean} and std {spec.std} "
-                "must be (0.0,) and (1.0,) (such a model normalises inside)"
+                "must be 0 and 1 (such a model normalises inside)"
             )
             raise PreprocessError(msg)
         self.spec = spec

@@ -65,6 +65,7 @@ class MqttPublisher:
         outbox: Outbox | None = None,
         window: int | None = None,
         fallback_max_pending: int = 1000,
+        keep_acked_s: float = 0.0,
         count: CountFn | None = None,
     ) -> None:
         self.config = config
@@ -101,9 +102,15 @@ class MqttPublisher:
         self.client.on_connect = self._on_connect
         self.client.on_disconnect = self._on_disconnect
         self.client.on_publish = self._on_publish
+        self._closing = False
         self.sender = (
             OutboxSender(
-                outbox, self._publish_result, self._connected.is_set, window=self.window, count=count
+                outbox,
+                self._publish_result,
+                self._connected.is_set,
+                window=self.window,
+                keep_acked_s=keep_acked_s,
+                count=count,
             )
             if outbox is not None
             else None
@@ -149,6 +156,7 @@ class MqttPublisher:
 
     def close(self, timeout: float = 5.0) -> None:
         """Publish ``offline`` (retained), wait for it, stop the sender, and disconnect cleanly."""
+        self._closing = True
         if self.connected:
             info = self.client.publish(
                 self.topics.status, encode(self._status("offline", "shutdown")), qos=1, retain=True
@@ -292,8 +300,10 @@ class MqttPublisher:
     ) -> None:
         was = self._connected.is_set()
         self._connected.clear()
-        if was:
+        if was and not self._closing:
             log.warning("disconnected from broker", reason=str(reason), pending=self.pending())
+            if self.sender is not None:
+                self.sender.connection_lost()
 
     def _on_publish(
         self, _client: mqtt.Client, _userdata: object, mid: int, reason: Any, _props: object

@@ -13,8 +13,14 @@ a sender can read "everything after id N"). Each open starts a new *run*; a row 
 run is a replay when it is sent. Bounds on rows, payload bytes and age are enforced here; what gives
 when one is hit is the named ``when_full`` policy, and every result given up is reported to the caller.
 
+A PUBACK does not always mean "safe": a broker that persists periodically (mosquitto's
+``autosave_interval``) loses what it acknowledged since its last save when it is killed. So an
+acknowledged row may be *kept* for a while (``ack(keep=True)``) and sent again if the connection drops
+within that time (:meth:`Outbox.acked_since`); :meth:`Outbox.purge_acked` deletes it afterwards. Only
+waiting rows count towards depth and bounds.
+
 One connection, used under a lock by the pipeline's publishing thread (``put``) and the sender thread
-(``peek`` / ``delete`` / ``expire``): every operation is a short transaction, so the lock is never held
+(``peek`` / ``ack`` / ``expire``): every operation is a short transaction, so the lock is never held
 for long, and SQLite's own locking never has two writers to arbitrate.
 """
 
@@ -24,38 +30,25 @@ import contextlib
 import sqlite3
 import threading
 import time
-from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Literal
 
 from edge_inspect.config.outbox import OutboxConfig
 from edge_inspect.errors import PublishError
+from edge_inspect.publish import outbox_sql as sql
+from edge_inspect.publish.outbox_sql import COLUMNS, WAITING, Sync, Transaction
 
-SCHEMA_VERSION = 1
 FullPolicy = Literal["drop_oldest", "reject_new"]
-Sync = Literal["normal", "full"]
 
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS outbox (
-    id        INTEGER PRIMARY KEY AUTOINCREMENT,
-    result_id TEXT    NOT NULL,
-    topic     TEXT    NOT NULL,
-    payload   BLOB    NOT NULL,
-    stored_at REAL    NOT NULL,
-    run       INTEGER NOT NULL
-);
-CREATE TABLE IF NOT EXISTS meta (
-    key   TEXT PRIMARY KEY,
-    value INTEGER NOT NULL
-);
-"""
-_EVICT_BATCH = 256
+_BATCH = 256
 
 
 @dataclass(frozen=True, slots=True)
 class OutboxEntry:
-    """One stored result. ``replayed``: stored by an earlier run of the daemon (a crash, or a restart)."""
+    """One stored result. ``replayed``: it may have been delivered before (an earlier run stored it, or
+    it is sent again after a lost connection)."""
 
     row_id: int
     key: str
@@ -116,47 +109,23 @@ class Outbox:
         self._lock = threading.Lock()
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            self._db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False, timeout=10.0)
-        except (OSError, sqlite3.Error) as exc:
-            msg = f"outbox {self.path}: cannot open: {exc}"
+        except OSError as exc:
+            msg = f"outbox {self.path}: cannot create its folder: {exc}"
             raise PublishError(msg) from exc
         try:
-            self._setup(sync, max_page_count)
-            self.run = self._next_run()
-            rows, size = self._db.execute(
-                "SELECT COUNT(*), COALESCE(SUM(LENGTH(payload)), 0) FROM outbox"
-            ).fetchone()
+            self._db = sql.connect(self.path, sync, max_page_count)
         except sqlite3.Error as exc:
-            self._db.close()
             msg = f"outbox {self.path}: not a usable outbox database: {exc}"
             raise PublishError(msg) from exc
-        self._rows = int(rows)
-        self._bytes = int(size)
+        try:
+            self.run = sql.next_run(self._db)
+            self._rows, self._bytes = sql.waiting_totals(self._db)
+        except sqlite3.Error as exc:
+            self._db.close()
+            msg = f"outbox {self.path}: cannot start a run: {exc}"
+            raise PublishError(msg) from exc
         self.replay_rows = self._rows
         """Rows left by earlier runs when this one opened: they are re-sent, marked replayed."""
-
-    def _setup(self, sync: Sync, max_page_count: int | None) -> None:
-        mode = self._db.execute("PRAGMA journal_mode=WAL").fetchone()[0]
-        if str(mode).lower() != "wal":
-            msg = f"journal_mode WAL not available (got {mode})"
-            raise sqlite3.OperationalError(msg)
-        self._db.execute(f"PRAGMA synchronous={'FULL' if sync == 'full' else 'NORMAL'}")
-        if max_page_count is not None:
-            # a hard size cap: SQLite then fails writes with SQLITE_FULL, as on a full disk
-            self._db.execute(f"PRAGMA max_page_count={int(max_page_count)}")
-        version = self._db.execute("PRAGMA user_version").fetchone()[0]
-        if version not in (0, SCHEMA_VERSION):
-            msg = f"schema version {version}, this daemon knows {SCHEMA_VERSION}"
-            raise sqlite3.DatabaseError(msg)
-        self._db.executescript(_SCHEMA)
-        self._db.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
-
-    def _next_run(self) -> int:
-        with self._transaction():
-            row = self._db.execute("SELECT value FROM meta WHERE key = 'run'").fetchone()
-            run = (int(row[0]) if row else 0) + 1
-            self._db.execute("INSERT OR REPLACE INTO meta (key, value) VALUES ('run', ?)", (run,))
-        return run
 
     # ------------------------------------------------------------------------------------------ writes
 
@@ -171,65 +140,79 @@ class Outbox:
             reason = self.limits.over(self._rows + 1, self._bytes + size)
             if reason is not None and self.limits.when_full == "reject_new":
                 return PutResult(False, (), reason)
-            try:
-                with self._transaction():
-                    evicted, freed = self._evict_for(size) if reason is not None else ([], 0)
-                    self._db.execute(
-                        "INSERT INTO outbox (result_id, topic, payload, stored_at, run)"
-                        " VALUES (?, ?, ?, ?, ?)",
-                        (key, topic, payload, self._clock(), self.run),
-                    )
-            except sqlite3.Error as exc:
-                msg = f"outbox {self.path}: cannot store result {key}: {exc}"
-                raise PublishError(msg) from exc
+            with self._failing(f"cannot store result {key}"), Transaction(self._db):
+                evicted, freed = self._evict_for(size) if reason is not None else ([], 0)
+                self._db.execute(
+                    "INSERT INTO outbox (result_id, topic, payload, stored_at, run) VALUES (?, ?, ?, ?, ?)",
+                    (key, topic, payload, self._clock(), self.run),
+                )
             self._rows += 1 - len(evicted)
             self._bytes += size - freed
             return PutResult(True, tuple(evicted), reason)
 
     def _evict_for(self, size: int) -> tuple[list[str], int]:
-        """Delete the oldest rows until one more of ``size`` bytes fits (inside the caller's transaction)."""
+        """Delete the oldest waiting rows until one more of ``size`` bytes fits (caller's transaction)."""
         evicted: list[str] = []
         freed = 0
         while self.limits.over(self._rows - len(evicted) + 1, self._bytes - freed + size) is not None:
-            oldest = self._db.execute(
-                "SELECT id, result_id, LENGTH(payload) FROM outbox ORDER BY id LIMIT ?", (_EVICT_BATCH,)
-            ).fetchall()
+            oldest = sql.oldest_waiting(self._db, _BATCH)
             if not oldest:
                 break
-            last = 0
-            for row_id, key, length in oldest:
-                evicted.append(key)
+            gone = []
+            for row_id, key, _stored_at, length in oldest:
+                evicted.append(str(key))
                 freed += int(length)
-                last = row_id
+                gone.append(int(row_id))
                 if self.limits.over(self._rows - len(evicted) + 1, self._bytes - freed + size) is None:
                     break
-            self._db.execute("DELETE FROM outbox WHERE id <= ?", (last,))
+            sql.delete_ids(self._db, gone)
         return evicted, freed
 
-    def delete(self, row_ids: Iterable[int]) -> int:
-        """Delete acknowledged rows; returns how many were still there (an evicted row may be gone)."""
+    def ack(self, row_ids: Iterable[int], *, keep: bool = False) -> int:
+        """Rows the broker acknowledged: deleted, or with ``keep`` marked acknowledged (see the module doc).
+
+        Returns how many were still waiting (an evicted or expired row may be gone). On a full disk this
+        fails too (WAL mode writes the change to the log first): PublishError, nothing changed, and the
+        caller keeps the ids and tries again later.
+        """
         ids = list(row_ids)
         if not ids:
             return 0
         with self._lock:
-            deleted = 0
-            freed = 0
-            with self._transaction():
-                for start in range(0, len(ids), 500):
-                    chunk = ids[start : start + 500]
-                    marks = ",".join("?" * len(chunk))
-                    rows = self._db.execute(
-                        f"DELETE FROM outbox WHERE id IN ({marks}) RETURNING LENGTH(payload)",  # noqa: S608 (only '?' marks)
-                        chunk,
-                    ).fetchall()
-                    deleted += len(rows)
-                    freed += sum(int(r[0]) for r in rows)
-            self._rows -= deleted
-            self._bytes -= freed
-            return deleted
+            with self._failing(f"cannot settle {len(ids)} acknowledged rows"), Transaction(self._db):
+                if keep:
+                    lengths = sql.mark_acked(self._db, ids, self._clock())
+                else:
+                    lengths = sql.delete_ids(self._db, ids, waiting_only=True)
+                    sql.delete_ids(self._db, ids)  # kept rows acknowledged again after a re-send
+            self._rows -= len(lengths)
+            self._bytes -= sum(lengths)
+        return len(lengths)
+
+    def delete(self, row_ids: Iterable[int]) -> int:
+        """Delete rows for good, acknowledged or not; returns how many of them were waiting."""
+        ids = list(row_ids)
+        if not ids:
+            return 0
+        with self._lock:
+            with self._failing(f"cannot delete {len(ids)} rows"), Transaction(self._db):
+                lengths = sql.delete_ids(self._db, ids, waiting_only=True)
+                sql.delete_ids(self._db, ids)
+            self._rows -= len(lengths)
+            self._bytes -= sum(lengths)
+        return len(lengths)
+
+    def purge_acked(self, older_than_s: float) -> int:
+        """Delete rows acknowledged more than ``older_than_s`` ago; returns how many."""
+        cutoff = self._clock() - older_than_s
+        with self._lock, self._failing("cannot purge acknowledged rows"), Transaction(self._db):
+            cursor = self._db.execute(
+                "DELETE FROM outbox WHERE acked_at IS NOT NULL AND acked_at < ?", (cutoff,)
+            )
+            return int(cursor.rowcount)
 
     def expire(self) -> list[str]:
-        """Delete rows older than ``max_age_s``; returns their keys (the caller counts and alarms).
+        """Delete waiting rows older than ``max_age_s``; returns their keys (the caller counts and alarms).
 
         Walks from the oldest row and stops at the first young one: rows are stored in time order, so
         this costs nothing while the oldest row is young (a wall-clock step back delays expiry, no more).
@@ -238,34 +221,43 @@ class Outbox:
             return []
         cutoff = self._clock() - self.limits.max_age_s
         expired: list[str] = []
-        with self._lock, self._transaction():
-            while True:
-                rows = self._db.execute(
-                    "SELECT id, result_id, stored_at, LENGTH(payload) FROM outbox ORDER BY id LIMIT ?",
-                    (_EVICT_BATCH,),
-                ).fetchall()
-                old = _leading(rows, lambda row: float(row[2]) < cutoff)
-                if not old:
-                    break
-                self._db.execute("DELETE FROM outbox WHERE id <= ?", (old[-1][0],))
-                expired += [str(row[1]) for row in old]
-                self._rows -= len(old)
-                self._bytes -= sum(int(row[3]) for row in old)
-                if len(old) < len(rows) or len(rows) < _EVICT_BATCH:
-                    break
+        with self._lock:
+            freed = 0
+            with self._failing("cannot expire old rows"), Transaction(self._db):
+                while True:
+                    rows = sql.oldest_waiting(self._db, _BATCH)
+                    old = _leading(rows, lambda row: float(row[2]) < cutoff)
+                    if not old:
+                        break
+                    sql.delete_ids(self._db, [int(row[0]) for row in old])
+                    expired += [str(row[1]) for row in old]
+                    freed += sum(int(row[3]) for row in old)
+                    if len(old) < len(rows) or len(rows) < _BATCH:
+                        break
+            self._rows -= len(expired)
+            self._bytes -= freed
         return expired
 
     # ------------------------------------------------------------------------------------------- reads
 
     def peek(self, after: int, limit: int) -> list[OutboxEntry]:
-        """Up to ``limit`` oldest rows with an id greater than ``after``, in order."""
-        with self._lock:
+        """Up to ``limit`` oldest waiting rows with an id greater than ``after``, in order."""
+        with self._lock, self._failing("cannot read"):
             rows = self._db.execute(
-                "SELECT id, result_id, topic, payload, stored_at, run FROM outbox"
-                " WHERE id > ? ORDER BY id LIMIT ?",
+                f"SELECT {COLUMNS} FROM outbox WHERE id > ? AND {WAITING} ORDER BY id LIMIT ?",  # noqa: S608 (constants)
                 (after, limit),
             ).fetchall()
         return [_entry(row, self.run) for row in rows]
+
+    def acked_since(self, since: float, until: float | None = None) -> list[OutboxEntry]:
+        """Kept rows acknowledged between ``since`` and ``until`` (wall clock), in order, marked
+        ``replayed``: the ones a broker that has just died may have lost."""
+        with self._lock, self._failing("cannot read"):
+            rows = self._db.execute(
+                f"SELECT {COLUMNS} FROM outbox WHERE acked_at >= ? AND acked_at <= ? ORDER BY id",  # noqa: S608 (constants)
+                (since, until if until is not None else float("inf")),
+            ).fetchall()
+        return [replace(_entry(row, self.run), replayed=True) for row in rows]
 
     def depth(self) -> int:
         """Results waiting (not yet acknowledged)."""
@@ -279,14 +271,15 @@ class Outbox:
 
     def oldest_age_s(self) -> float:
         """Age of the oldest waiting result, seconds (0 when empty)."""
-        with self._lock:
-            row = self._db.execute("SELECT stored_at FROM outbox ORDER BY id LIMIT 1").fetchone()
-        return max(0.0, self._clock() - float(row[0])) if row else 0.0
+        with self._lock, self._failing("cannot read"):
+            rows = sql.oldest_waiting(self._db, 1)
+        return max(0.0, self._clock() - float(rows[0][2])) if rows else 0.0
 
     def keys(self) -> list[str]:
         """Every waiting result_id, in order (tests and tools)."""
-        with self._lock:
-            return [str(r[0]) for r in self._db.execute("SELECT result_id FROM outbox ORDER BY id")]
+        with self._lock, self._failing("cannot read"):
+            query = f"SELECT result_id FROM outbox WHERE {WAITING} ORDER BY id"  # noqa: S608 (constants)
+            return [str(r[0]) for r in self._db.execute(query)]
 
     def full(self) -> bool:
         """True when one more result of average size would hit a bound."""
@@ -309,10 +302,14 @@ class Outbox:
                 self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
             self._db.close()
 
-    # ----------------------------------------------------------------------------------------- helpers
-
-    def _transaction(self) -> _Transaction:
-        return _Transaction(self._db)
+    @contextlib.contextmanager
+    def _failing(self, what: str) -> Iterator[None]:
+        """Turn SQLite's errors into a PublishError that names the file and what was being done."""
+        try:
+            yield
+        except sqlite3.Error as exc:
+            msg = f"outbox {self.path}: {what}: {exc}"
+            raise PublishError(msg) from exc
 
 
 def open_outbox(config: OutboxConfig, state_dir: Path | None) -> Outbox | None:
@@ -322,30 +319,6 @@ def open_outbox(config: OutboxConfig, state_dir: Path | None) -> Outbox | None:
         return None
     limits = Limits(config.max_rows, config.max_bytes, config.max_age_s, config.when_full)
     return Outbox(path, limits, sync=config.sync)
-
-
-class _Transaction:
-    """``BEGIN IMMEDIATE`` ... ``COMMIT``, or ``ROLLBACK`` when the block raises."""
-
-    def __init__(self, db: sqlite3.Connection) -> None:
-        self._db = db
-
-    def __enter__(self) -> None:
-        self._db.execute("BEGIN IMMEDIATE")
-
-    def __exit__(self, exc_type: object, *_rest: object) -> None:
-        if exc_type is None:
-            try:
-                self._db.execute("COMMIT")
-            except sqlite3.Error:
-                self._rollback()
-                raise
-        else:
-            self._rollback()
-
-    def _rollback(self) -> None:
-        if self._db.in_transaction:
-            self._db.execute("ROLLBACK")
 
 
 def _leading(rows: Sequence[Any], keep: Callable[[Any], bool]) -> list[Any]:

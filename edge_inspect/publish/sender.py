@@ -1,4 +1,4 @@
-"""The sender: one thread that moves results from the outbox to the broker, in order, and forgets each
+"""The sender: one thread that moves results from the outbox to the broker, in order, and settles each
 one only on its PUBACK.
 
 At most ``window`` results are handed to the MQTT client at a time, and only while it is connected, so
@@ -6,13 +6,19 @@ during an outage the backlog waits on disk (bounded, counted) and not in the cli
 keeps the few it holds across a reconnect and re-sends them itself (with DUP). Rows stored by an earlier
 run are re-sent with ``replayed: true`` in the payload; their ``result_id`` and timestamp are unchanged.
 
+After a lost connection, rows acknowledged within ``keep_acked_s`` before the loss are sent again
+(``replayed: true``), because a broker killed before its next save has lost them. They go out after the
+client's own re-sends, so a subscriber may see them out of order: results carry ``seq`` and
+``timestamp``, and a subscriber de-duplicates on ``result_id`` (delivery is at least once).
+
 Threads: ``acked`` runs on the MQTT client's network thread while the client holds its own message lock,
 so it only appends to a list under a lock that the sender never holds while calling the client; the
-sender does the bookkeeping (and the SQLite deletes) on its own thread.
+sender does the bookkeeping (and the SQLite writes) on its own thread.
 """
 
 from __future__ import annotations
 
+import collections
 import functools
 import json
 import threading
@@ -22,6 +28,7 @@ from collections.abc import Callable
 import structlog
 
 from edge_inspect.errors import PublishError
+from edge_inspect.publish.alarm import Alarm
 from edge_inspect.publish.outbox import Outbox, OutboxEntry
 from edge_inspect.publish.payload import encode
 
@@ -32,7 +39,7 @@ PublishFn = Callable[[str, bytes], int | None]
 CountFn = Callable[[str, int], None]
 """(counter name, n): where the sender reports what it did (stats counters)."""
 
-_EXPIRE_EVERY_S = 5.0
+_HOUSEKEEPING_S = 1.0
 _LOGGED_DROPS = 20
 
 
@@ -52,7 +59,7 @@ def replayed_payload(payload: bytes) -> bytes:
 
 
 class OutboxSender:
-    """Sends the outbox's rows through ``publish``; :meth:`acked` (from the client's PUBACK) deletes them."""
+    """Sends the outbox's rows through ``publish``; :meth:`acked` (from the client's PUBACK) settles them."""
 
     def __init__(
         self,
@@ -61,9 +68,10 @@ class OutboxSender:
         connected: Callable[[], bool],
         *,
         window: int,
+        keep_acked_s: float = 0.0,
         count: CountFn | None = None,
         mark_replayed: Callable[[bytes], bytes] = replayed_payload,
-        expire_every_s: float = _EXPIRE_EVERY_S,
+        clock: Callable[[], float] = time.time,
     ) -> None:
         if window < 1:
             msg = "window must be >= 1"
@@ -72,21 +80,29 @@ class OutboxSender:
         self._publish = publish
         self._connected = connected
         self.window = window
-        self._count = count or (lambda _name, _n: None)
+        self.keep_acked_s = keep_acked_s
+        self._count: CountFn = count or (lambda _name, _n: None)
         self._mark_replayed = mark_replayed
-        self._expire_every_s = expire_every_s
+        self._clock = clock
         self._cv = threading.Condition()
         self._acks: list[tuple[int, bool]] = []
         self._wakes = 0
         self._stopping = False
+        self._lost: tuple[float, float] | None = None
+        """(first, last) wall-clock time of connection losses not yet answered with re-sends."""
         self._inflight: dict[int, OutboxEntry] = {}
-        """message id -> row, touched by the sender thread only."""
+        """message id -> row; touched by the sender thread only."""
         self._inflight_n = 0
+        self._resend: collections.deque[OutboxEntry] = collections.deque()
         self._last_sent = 0
+        self._unsettled: list[int] = []
+        """Acknowledged rows whose update failed (a full disk); retried at every turn."""
+        self._io_alarm = Alarm("outbox_io")
         self._thread: threading.Thread | None = None
         self.sent = 0
         self.acknowledged = 0
         self.replayed = 0
+        self.resent = 0
         self.expired = 0
         self.refused = 0
 
@@ -125,15 +141,22 @@ class OutboxSender:
             self._acks.append((mid, accepted))
             self._cv.notify_all()
 
+    def connection_lost(self) -> None:
+        """The connection dropped (not by us): what the broker acknowledged just before may be lost."""
+        now = self._clock()
+        with self._cv:
+            self._lost = (self._lost[0], now) if self._lost is not None else (now, now)
+            self._cv.notify_all()
+
     def inflight(self) -> int:
         with self._cv:
             return self._inflight_n
 
     def wait_idle(self, timeout: float) -> bool:
-        """Wait until the outbox is empty and nothing is in flight; False if ``timeout`` ran out."""
+        """Wait until no row waits and nothing is in flight; False if ``timeout`` ran out."""
         deadline = time.monotonic() + timeout
         with self._cv:
-            while self._inflight_n or self._acks or self.outbox.depth() > self.refused:
+            while self._inflight_n or self._acks or self._resend or self.outbox.depth() > self.refused:
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:
                     return False
@@ -143,28 +166,36 @@ class OutboxSender:
     # --------------------------------------------------------------------------------------------- loop
 
     def _run(self) -> None:
-        next_expiry = 0.0
+        next_housekeeping = 0.0
         seen = -1
         while True:
             with self._cv:
-                self._cv.wait_for(functools.partial(self._has_work, seen), timeout=1.0)
+                self._cv.wait_for(functools.partial(self._has_work, seen), timeout=_HOUSEKEEPING_S)
                 if self._stopping:
                     return
                 acks, self._acks = self._acks, []
+                lost, self._lost = (self._lost, None) if self._connected() else (None, self._lost)
                 seen = self._wakes
             try:
                 self._settle(acks)
-                now = time.monotonic()
-                if now >= next_expiry:
-                    next_expiry = now + self._expire_every_s
-                    self._expire()
+                if time.monotonic() >= next_housekeeping:
+                    next_housekeeping = time.monotonic() + _HOUSEKEEPING_S
+                    self._housekeeping()
+                if lost is not None:
+                    self._queue_resends(*lost)
                 self._send_more()
             except PublishError as exc:
-                # the file is unreadable for now (I/O error): say so, and try again shortly
+                # the file is unreadable for now (an I/O error): say so, and try again shortly
                 self._count("outbox.read_failed", 1)
-                log.error("outbox read failed", error=str(exc))
+                self._io_alarm.raise_("outbox unreadable; sending paused", error=str(exc))
+                time.sleep(0.5)
+            except Exception:
+                # a bug must not silently stop delivery: log it in full and keep the loop alive
+                self._count("outbox.sender_errors", 1)
+                log.exception("outbox sender failed; continuing")
                 time.sleep(0.5)
             with self._cv:
+                self._inflight_n = len(self._inflight)
                 self._cv.notify_all()
 
     def _has_work(self, seen: int) -> bool:
@@ -172,31 +203,40 @@ class OutboxSender:
         return self._stopping or bool(self._acks) or self._wakes != seen
 
     def _settle(self, acks: list[tuple[int, bool]]) -> None:
-        rows = []
         for mid, accepted in acks:
             entry = self._inflight.pop(mid, None)
             if entry is None:
                 continue
             if accepted:
-                rows.append(entry.row_id)
+                self._unsettled.append(entry.row_id)
+                self.acknowledged += 1
             else:
                 self.refused += 1
                 self._count("outbox.refused", 1)
                 log.error("broker refused a result; kept for the next start", result_id=entry.key)
-        if rows:
-            try:
-                self.outbox.delete(rows)
-            except PublishError as exc:
-                # the rows stay and are re-sent after a restart (at least once, never lost)
-                self._count("outbox.delete_failed", len(rows))
-                log.error("outbox delete failed", rows=len(rows), error=str(exc))
-            self.acknowledged += len(rows)
-            self._count("outbox.acked", len(rows))
-        with self._cv:
-            self._inflight_n = len(self._inflight)
+        if not self._unsettled:
+            return
+        try:
+            self.outbox.ack(self._unsettled, keep=self.keep_acked_s > 0)
+        except PublishError as exc:
+            # kept and retried: until settled they would only be re-sent after a restart (a duplicate)
+            self._count("outbox.ack_failed", 1)
+            self._io_alarm.raise_(
+                "outbox cannot settle acknowledged rows; retrying", rows=len(self._unsettled), error=str(exc)
+            )
+            return
+        self._count("outbox.acked", len(self._unsettled))
+        self._unsettled = []
+        self._io_alarm.clear("the outbox is writable again")
 
-    def _expire(self) -> None:
-        expired = self.outbox.expire()
+    def _housekeeping(self) -> None:
+        try:
+            if self.keep_acked_s > 0:
+                self.outbox.purge_acked(self.keep_acked_s)
+            expired = self.outbox.expire()
+        except PublishError as exc:
+            self._io_alarm.raise_("outbox cannot expire or purge old rows", error=str(exc))
+            return
         if expired:
             self.expired += len(expired)
             self._count("outbox.dropped", len(expired))
@@ -209,9 +249,28 @@ class OutboxSender:
                 result_ids=expired[:_LOGGED_DROPS],
             )
 
+    def _queue_resends(self, first: float, last: float) -> None:
+        """Queue the rows acknowledged in the ``keep_acked_s`` before the loss(es) for sending again."""
+        if self.keep_acked_s <= 0:
+            return
+        queued = {entry.row_id for entry in self._resend}
+        again = [
+            entry
+            for entry in self.outbox.acked_since(first - self.keep_acked_s, last)
+            if entry.row_id not in queued
+        ]
+        if again:
+            log.warning(
+                "re-sending results acknowledged just before the connection was lost", rows=len(again)
+            )
+            self._resend.extend(again)
+
     def _send_more(self) -> None:
         while self._connected() and len(self._inflight) < self.window:
-            entries = self.outbox.peek(self._last_sent, self.window - len(self._inflight))
+            room = self.window - len(self._inflight)
+            entries = [self._resend.popleft() for _ in range(min(room, len(self._resend)))]
+            if not entries:
+                entries = self.outbox.peek(self._last_sent, room)
             if not entries:
                 return
             for entry in entries:
@@ -220,10 +279,11 @@ class OutboxSender:
             with self._cv:
                 self._inflight_n = len(self._inflight)
                 if self._acks:
-                    return  # settle first: keeps the window moving and the deletes small
+                    return  # settle first: keeps the window moving and the writes small
 
     def _send(self, entry: OutboxEntry) -> bool:
         payload = self._mark_replayed(entry.payload) if entry.replayed else entry.payload
+        resend = entry.row_id <= self._last_sent
         try:
             mid = self._publish(entry.topic, payload)
         except (ValueError, TypeError) as exc:
@@ -231,14 +291,19 @@ class OutboxSender:
             log.error("result cannot be published; dropped", result_id=entry.key, error=str(exc))
             self._count("outbox.unsendable", 1)
             self.outbox.delete([entry.row_id])
-            self._last_sent = entry.row_id
+            self._last_sent = max(self._last_sent, entry.row_id)
             return True
         if mid is None:
+            if resend:
+                self._resend.appendleft(entry)
             return False
         self._inflight[mid] = entry
-        self._last_sent = entry.row_id
+        self._last_sent = max(self._last_sent, entry.row_id)
         self.sent += 1
-        if entry.replayed:
+        if resend:
+            self.resent += 1
+            self._count("outbox.resent", 1)
+        elif entry.replayed:
             self.replayed += 1
             self._count("outbox.replayed", 1)
         return True

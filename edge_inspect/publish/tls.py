@@ -20,14 +20,16 @@ from typing import Any
 import paho.mqtt.client as mqtt
 import structlog
 
-from edge_inspect.config.mqtt import TlsConfig
+from edge_inspect.config.mqtt import MqttConfig, TlsConfig
 from edge_inspect.errors import ConfigError
-from edge_inspect.publish.credentials import secret_path
+from edge_inspect.publish.credentials import secret_path, with_password
 
 log = structlog.get_logger(__name__)
 
 HandshakeFailure = Callable[[ssl.SSLError], None]
+TlsSetup = Callable[[mqtt.Client], None]
 _VERSIONS = {"1.2": ssl.TLSVersion.TLSv1_2, "1.3": ssl.TLSVersion.TLSv1_3}
+FAILURE_COUNTER = "mqtt.tls_handshake_failures"
 
 
 class HandshakeReporter:
@@ -37,9 +39,10 @@ class HandshakeReporter:
     has one cause. ``failures`` counts every attempt (for metrics and tests).
     """
 
-    def __init__(self, host: str, port: int) -> None:
+    def __init__(self, host: str, port: int, count: Callable[[str], None] | None = None) -> None:
         self.host = host
         self.port = port
+        self.count = count
         self.failures = 0
         self.last_reason: str | None = None
         self._lock = threading.Lock()
@@ -50,6 +53,8 @@ class HandshakeReporter:
             self.failures += 1
             repeated = reason == self.last_reason
             self.last_reason = reason
+        if self.count is not None:
+            self.count(FAILURE_COUNTER)
         if repeated:
             log.debug("TLS handshake with broker failed again", host=self.host, port=self.port, reason=reason)
         else:
@@ -111,9 +116,27 @@ def build_ssl_context(
     return context
 
 
+def connection_security(
+    config: MqttConfig,
+    *,
+    count: Callable[[str], None] | None = None,
+    environ: Mapping[str, str] | None = None,
+) -> tuple[MqttConfig, TlsSetup | None]:
+    """What a client needs to connect: the config with its password read, and the TLS hook (or None).
+
+    Called once at start-up, so every unreadable secret or certificate stops the daemon with a
+    ConfigError before it inspects anything; failed handshakes later are logged and counted.
+    """
+    ready = with_password(config, environ)
+    if config.tls is None:
+        return ready, None
+    reporter = HandshakeReporter(config.host, config.port, count)
+    return ready, tls_setup(config.tls, on_failure=reporter, environ=environ)
+
+
 def tls_setup(
     config: TlsConfig, *, on_failure: HandshakeFailure | None = None, environ: Mapping[str, str] | None = None
-) -> Callable[[mqtt.Client], None]:
+) -> TlsSetup:
     """The hook ``MqttPublisher(tls=...)`` calls on its paho client. Files are loaded here, at once."""
     context = build_ssl_context(config, on_failure=on_failure, environ=environ)
 

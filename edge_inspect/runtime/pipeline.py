@@ -10,15 +10,18 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import structlog
 
-from edge_inspect.runtime.inspector import FrameInspector
+from edge_inspect.errors import EngineError
+from edge_inspect.runtime.inflight import Inflight
+from edge_inspect.runtime.inspector import Finish, FrameInspector
 from edge_inspect.runtime.queues import Closed, DropPolicy, StageQueue
 from edge_inspect.runtime.stats import Stats
 from edge_inspect.types import (
     Decision,
+    Engine,
     FloatArray,
     Frame,
     FrameSource,
@@ -74,6 +77,8 @@ class Pipeline:
         drop_policy: DropPolicy = "block",
         on_frame_done: Callable[[InspectionResult], None] | None = None,
         max_errors_logged: int = 100,
+        on_tick: Callable[[], None] | None = None,
+        tick_s: float = 1.0,
     ) -> None:
         self.source = source
         self.inspector = inspector
@@ -89,8 +94,15 @@ class Pipeline:
         self.q_results: StageQueue[InspectionResult] = StageQueue("results", queue_size, "block")
         self.heartbeat: dict[str, float] = {}
         """Last time each stage made progress (monotonic), for watchdogs."""
-        self._inflight = 0
-        self._inflight_lock = threading.Condition()
+        self.inflight: Inflight[Prepared] = Inflight()
+        """Inferences submitted and not answered: the inference watchdog reads their start times."""
+        self.on_tick = on_tick
+        """Called by the publishing loop after every result, and every ``tick_s`` when idle (WATCHDOG=1)."""
+        self._tick_s = tick_s
+        self._swap_lock = threading.Lock()
+        """Held while one frame is decided: rules and engine are swapped between frames, never during one."""
+        self._infer_generation = 0
+        self._restart_source = threading.Event()
         self._threads: list[threading.Thread] = []
         self._stopping = threading.Event()
         self.done = threading.Event()
@@ -103,7 +115,7 @@ class Pipeline:
         stages = (
             ("source", self._source_loop),
             ("preprocess", self._preprocess_loop),
-            ("infer", self._infer_loop),
+            ("infer", lambda: self._infer_loop(0)),
             ("decide", self._decide_loop),
             ("publish", self._publish_loop),
         )
@@ -145,16 +157,40 @@ class Pipeline:
 
     def _source_loop(self) -> None:
         try:
-            for frame in self.source.frames():
-                self.heartbeat["source"] = time.monotonic()
-                self.stats.count("grabbed")
-                dropped = self.q_frames.put(frame)
-                if dropped is not None:
-                    self.stats.count("dropped.frames")
-                if self._stopping.is_set():
-                    break
+            opened = True
+            while True:
+                if opened:
+                    for frame in self.source.frames():
+                        self.heartbeat["source"] = time.monotonic()
+                        self.stats.count("grabbed")
+                        dropped = self.q_frames.put(frame)
+                        if dropped is not None:
+                            self.stats.count("dropped.frames")
+                        if self._stopping.is_set():
+                            break
+                elif not self._stopping.is_set():
+                    self._restart_source.wait(0.5)
+                if self._stopping.is_set() or not self._restart_source.is_set():
+                    return  # the source has ended (a replay's last pass), or the daemon stops
+                self._restart_source.clear()
+                opened = self._reopen_source()
         finally:
             self.q_frames.close()
+
+    def _reopen_source(self) -> bool:
+        """Close and open the source again (the no-frame watchdog's remedy); False if it did not open."""
+        self.stats.count("restarts.source")
+        try:
+            self.source.close()
+            self.source.open()
+        except Exception as exc:
+            log.error("source restart failed; waiting for the next attempt", error=str(exc))
+            self.stats.count("restart_failed.source")
+            return False
+        finally:
+            self.heartbeat["source"] = time.monotonic()
+        log.warning("source restarted")
+        return True
 
     def _preprocess_loop(self) -> None:
         try:
@@ -171,16 +207,20 @@ class Pipeline:
                 try:
                     prepared = self.inspector.prepare(frame)
                 except Exception as exc:  # one bad frame is one ERROR result, never a dead loop
-                    self.q_prepared.put(_Failed(frame, f"preprocess: {exc}", {"preprocess": _ms_since(start)}))
+                    self.q_prepared.put(
+                        _Failed(frame, f"preprocess: {exc}", {"preprocess": _ms_since(start)})
+                    )
                     continue
                 self.stats.latency("preprocess", prepared.preprocess_ms)
                 self.q_prepared.put(prepared)
         finally:
             self.q_prepared.close()
 
-    def _infer_loop(self) -> None:
+    def _infer_loop(self, generation: int) -> None:
+        """Submit frames to the engine. An engine restart starts a new loop (``generation``); the old one,
+        possibly stuck inside the old engine, leaves as soon as it gets control back."""
         try:
-            while True:
+            while generation == self._infer_generation:
                 try:
                     work = self.q_prepared.get()
                 except Closed:
@@ -190,29 +230,60 @@ class Pipeline:
                     self.q_inferred.put(work)
                     continue
                 self._submit(work)
-            self._wait_inflight()
+            if generation == self._infer_generation:
+                self.inflight.wait_idle()
         finally:
-            self.q_inferred.close()
+            if generation == self._infer_generation:
+                self.q_inferred.close()
 
     def _submit(self, prepared: Prepared) -> None:
         start = time.monotonic()
+        token = self.inflight.begin(prepared)
 
         def done(outputs: FloatArray | None, error: BaseException | None) -> None:
+            if not self.inflight.claim(token):
+                return  # abandoned by an engine restart, which has answered it with an ERROR result
             self.q_inferred.put(_Done(prepared, outputs, error, _ms_since(start)))
-            with self._inflight_lock:
-                self._inflight -= 1
-                self._inflight_lock.notify_all()
+            self.inflight.released()
 
-        with self._inflight_lock:
-            self._inflight += 1
         try:
             self.inspector.engine.submit(prepared.tensor, done)
         except Exception as exc:
             done(None, exc)
 
-    def _wait_inflight(self) -> None:
-        with self._inflight_lock:
-            self._inflight_lock.wait_for(lambda: self._inflight == 0)
+    # ------------------------------------------------------------------------------ restarts and swaps
+
+    def request_source_restart(self) -> None:
+        """Ask the source loop to close and re-open the source (the current ``frames()`` is stopped)."""
+        self._restart_source.set()
+        self.source.stop()
+
+    def restart_engine(self, new_engine: Engine, reason: str) -> Engine:
+        """Swap in ``new_engine`` between frames; every frame in flight on the old one gets an ERROR
+        result now (none vanishes). Returns the old engine, for the caller to close."""
+        with self._swap_lock:
+            old = self.inspector.engine
+            self.inspector = replace(self.inspector, engine=new_engine)
+            self._infer_generation += 1
+            generation = self._infer_generation
+        abandoned = self.inflight.abandon()
+        for prepared, started in abandoned:
+            error = EngineError(f"{reason}; the engine was restarted")
+            self.q_inferred.put(_Done(prepared, None, error, (time.monotonic() - started) * 1000.0))
+        self.inflight.released(len(abandoned))
+        self.stats.count("restarts.engine")
+        thread = threading.Thread(
+            target=self._guard("infer", lambda: self._infer_loop(generation)), name="stage-infer", daemon=True
+        )
+        self._threads.append(thread)
+        thread.start()
+        return old
+
+    def swap_decision(self, finish: Finish, make_result: ResultFactory) -> None:
+        """New decision rules (and the result factory that records them), applied between two frames."""
+        with self._swap_lock:
+            self.inspector = replace(self.inspector, finish=finish)
+            self.make_result = make_result
 
     def _decide_loop(self) -> None:
         try:
@@ -222,7 +293,9 @@ class Pipeline:
                 except Closed:
                     return
                 self.heartbeat["decide"] = time.monotonic()
-                self.q_results.put(self._to_result(item))
+                with self._swap_lock:
+                    result = self._to_result(item)
+                self.q_results.put(result)
         finally:
             self.q_results.close()
 
@@ -248,13 +321,24 @@ class Pipeline:
         try:
             while True:
                 try:
-                    result = self.q_results.get()
+                    result = self.q_results.get(timeout=self._tick_s)
                 except Closed:
                     return
+                except TimeoutError:
+                    self._tick()  # idle (no part, no trigger): the loop still proves it is alive
+                    continue
                 self.heartbeat["publish"] = time.monotonic()
                 self._deliver(result)
+                self._tick()
         finally:
             self.done.set()
+
+    def _tick(self) -> None:
+        if self.on_tick is not None:
+            try:
+                self.on_tick()
+            except Exception as exc:
+                log.error("tick hook failed", error=str(exc))
 
     def _deliver(self, result: InspectionResult) -> None:
         if result.verdict is Verdict.ERROR:

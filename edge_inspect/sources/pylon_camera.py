@@ -62,8 +62,11 @@ class CameraSession:
         """Find the camera (by ``serial`` when given, else by the config's selection), open it, apply the
         configuration and start grabbing. Raises :class:`SourceError` saying what went wrong."""
         pylon, genicam = load_pylon()
-        devices = enumerate_devices()
-        infos = [describe(device) for device in devices]
+        try:
+            devices = enumerate_devices()
+            infos = [describe(device) for device in devices]
+        except genicam.GenericException as exc:
+            raise SourceError(f"cannot list pylon cameras: {pylon_message(exc)}") from None
         index = choose_camera(infos, ("serial", serial) if serial is not None else config.selector)
         info = infos[index]
         factory = pylon.TlFactory.GetInstance()
@@ -82,6 +85,9 @@ class CameraSession:
         session = cls(camera, info, config)
         try:
             session._configure_and_start()
+        except genicam.GenericException as exc:  # e.g. the camera went away while being configured
+            session.close()
+            raise SourceError(f"camera {info.label()}: configuration failed: {pylon_message(exc)}") from None
         except BaseException:
             session.close()
             raise
@@ -155,16 +161,14 @@ class CameraSession:
             return Grab("lost", error="camera removed")
         try:
             result = self.camera.RetrieveResult(_ms(timeout_s), self._pylon.TimeoutHandling_Return)
+            if not result.IsValid():
+                return Grab("timeout") if self.camera.IsGrabbing() else Grab("lost", error="grabbing stopped")
+            try:
+                return self._read(result)
+            finally:
+                result.Release()
         except self._genicam.GenericException as exc:
             return Grab("lost", error=f"grab failed: {pylon_message(exc)}")
-        if not result.IsValid():
-            if not self.camera.IsGrabbing():
-                return Grab("lost", error="grabbing stopped")
-            return Grab("timeout")
-        try:
-            return self._read(result)
-        finally:
-            result.Release()
 
     def _read(self, result: Any) -> Grab:
         block_id = int(result.GetBlockID())

@@ -193,6 +193,10 @@ class ReplaySource:
             raise
         if self._config.cache_in_memory:
             self._cache = list(self._read_pass())
+            for item in self._cache:  # one array is replayed every pass: nobody may change it in place
+                for array in (item.image, item.ground_truth):
+                    if array is not None:
+                        array.flags.writeable = False
         self._opened = True
         log.info(
             "replay_opened", path=self._config.path, files=len(self._files), video=self._video is not None

@@ -36,8 +36,11 @@ def _figures(key: str, block: dict[str, Any]) -> list[str]:
     ]
     per_class = block.get("per_class", {})
     if per_class:
-        lines += ["", "| class | TP | TN | FP | FN | precision | recall | false alarms | IoU |",
-                  "|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
+        lines += [
+            "",
+            "| class | TP | TN | FP | FN | precision | recall | false alarms | IoU |",
+            "|---|---:|---:|---:|---:|---:|---:|---:|---:|",
+        ]
         lines += [
             f"| {name} | {c['tp']} | {c['tn']} | {c['fp']} | {c['fn']} | {_pct(c['precision'])} | "
             f"{_pct(c['recall'])} | {_pct(c['false_alarm_rate'])} | {_num(c['mean_iou'])} |"
@@ -45,10 +48,14 @@ def _figures(key: str, block: dict[str, Any]) -> list[str]:
         ]
     sweep = block.get("sweep", [])
     if sweep:
-        lines += ["", "| threshold | TP | TN | FP | FN | FP rate | precision | recall |",
-                  "|---:|---:|---:|---:|---:|---:|---:|---:|"]
         lines += [
-            f"| {r['threshold']:.1f} | {r['tp']} | {r['tn']} | {r['fp']} | {r['fn']} | {_pct(r['fp_rate'])} | "
+            "",
+            "| threshold | TP | TN | FP | FN | FP rate | precision | recall |",
+            "|---:|---:|---:|---:|---:|---:|---:|---:|",
+        ]
+        lines += [
+            f"| {r['threshold']:.1f} | {r['tp']} | {r['tn']} | {r['fp']} | {r['fn']} | "
+            f"{_pct(r['fp_rate'])} | "
             f"{_pct(r['precision'])} | {_pct(r['recall'])} |"
             for r in sweep
         ]
@@ -76,10 +83,12 @@ def render_card(manifest: Manifest) -> str:
         f"tiled ({spec.tile_overlap} px overlap).",
         f"- Output: `{manifest.output.name}`, {manifest.output.kind} logits, {manifest.output.activation} "
         f"per class {list(manifest.output.classes)}, same size as the input.",
-        f"- Decision defaults: thresholds {manifest.decision.thresholds}, min area {manifest.decision.min_area_px} px, "
+        f"- Decision defaults: thresholds {manifest.decision.thresholds}, "
+        f"min area {manifest.decision.min_area_px} px, "
         f"max defects {manifest.decision.max_defects}.",
         f"- Variants: {', '.join(f'`{k}` ({a.path})' for k, a in manifest.artifacts.items())}; "
-        f"default `{manifest.default_variant}`. INT8 calibration images for TensorRT: `{manifest.calibration_images}/`.",
+        f"default `{manifest.default_variant}`. "
+        f"INT8 calibration images for TensorRT: `{manifest.calibration_images}/`.",
         "",
         "## Training",
         "",

@@ -64,8 +64,16 @@ class CropSampler:
     """Draws augmented training crops; ``batch(n)`` returns (N x 1 x c x c inputs, N x K x c x c targets)."""
 
     def __init__(
-        self, data: InMemory, crop: int, classes: int, norm: Normalization, augment_config: AugmentConfig,
-        defect_fraction: float, focus: float, seed: int,
+        self,
+        data: InMemory,
+        *,
+        crop: int,
+        classes: int,
+        norm: Normalization,
+        augment_config: AugmentConfig,
+        defect_fraction: float,
+        focus: float,
+        seed: int,
     ) -> None:
         self.data = data
         self.crop = crop

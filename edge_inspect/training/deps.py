@@ -1,4 +1,4 @@
-"""Guarded imports of the ``train`` extra: torch, nncf and friends are imported only when a tool needs them."""
+"""Guarded imports of the ``train`` extra: torch, nncf are imported only when a tool needs them."""
 
 from __future__ import annotations
 
@@ -13,4 +13,4 @@ def require(module: str, purpose: str, package: str | None = None) -> ModuleType
     try:
         return importlib.import_module(module)
     except ImportError:
-        raise MissingDependencyError(package or module.split(".")[0], "train", purpose) from None
+        raise MissingDependencyError(package or module.split(".", maxsplit=1)[0], "train", purpose) from None

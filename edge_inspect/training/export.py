@@ -12,6 +12,7 @@ from typing import Any
 
 import numpy as np
 import numpy.typing as npt
+import openvino as ov
 
 from edge_inspect.training.deps import require
 
@@ -29,8 +30,13 @@ def export_onnx(model: Any, path: Path, size: int, in_channels: int = 1) -> Path
     path.parent.mkdir(parents=True, exist_ok=True)
     with torch.no_grad():
         torch.onnx.export(
-            model, (dummy,), str(path), input_names=[INPUT_NAME], output_names=[OUTPUT_NAME],
-            opset_version=ONNX_OPSET, dynamo=False,
+            model,
+            (dummy,),
+            str(path),
+            input_names=[INPUT_NAME],
+            output_names=[OUTPUT_NAME],
+            opset_version=ONNX_OPSET,
+            dynamo=False,
         )
     proto = onnx.load(str(path))
     onnx.checker.check_model(proto)
@@ -40,8 +46,6 @@ def export_onnx(model: Any, path: Path, size: int, in_channels: int = 1) -> Path
 
 def export_ir_fp32(onnx_path: Path, xml_path: Path) -> Path:
     """Convert ONNX to OpenVINO IR with FP32 weights."""
-    import openvino as ov
-
     model = ov.convert_model(str(onnx_path))
     xml_path.parent.mkdir(parents=True, exist_ok=True)
     ov.save_model(model, str(xml_path), compress_to_fp16=False)
@@ -49,19 +53,22 @@ def export_ir_fp32(onnx_path: Path, xml_path: Path) -> Path:
 
 
 def quantize_int8(
-    fp32_xml: Path, xml_path: Path, calibration: Sequence[npt.NDArray[np.float32]] | Iterable[Any],
+    fp32_xml: Path,
+    xml_path: Path,
+    calibration: Sequence[npt.NDArray[np.float32]] | Iterable[Any],
     subset_size: int = 300,
 ) -> Path:
     """Quantise the FP32 IR to INT8 with NNCF, calibrated on ``calibration`` (1xCxHxW float32 tensors)."""
-    import openvino as ov
-
     nncf = require("nncf", "INT8 quantisation")
     core = ov.Core()
     model = core.read_model(str(fp32_xml))
     items = list(calibration)
     dataset = nncf.Dataset(items)
     quantized = nncf.quantize(
-        model, dataset, subset_size=min(subset_size, len(items)), preset=nncf.QuantizationPreset.MIXED,
+        model,
+        dataset,
+        subset_size=min(subset_size, len(items)),
+        preset=nncf.QuantizationPreset.MIXED,
     )
     xml_path.parent.mkdir(parents=True, exist_ok=True)
     ov.save_model(quantized, str(xml_path), compress_to_fp16=False)

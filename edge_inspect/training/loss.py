@@ -15,7 +15,9 @@ import torch
 from torch.nn import functional as F  # noqa: N812 (torch convention)
 
 
-def dice_bce_loss(logits: torch.Tensor, target: torch.Tensor, dice_weight: float = 1.0, smooth: float = 1.0) -> Any:
+def dice_bce_loss(
+    logits: torch.Tensor, target: torch.Tensor, dice_weight: float = 1.0, smooth: float = 1.0
+) -> Any:
     """BCE (mean over pixels) + ``dice_weight`` x (1 - soft Dice over the batch, per class)."""
     bce = F.binary_cross_entropy_with_logits(logits, target)
     prob = torch.sigmoid(logits)

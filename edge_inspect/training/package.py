@@ -58,23 +58,44 @@ def _tensor(image: np.ndarray, norm: Normalization) -> np.ndarray:
 
 
 def _dataset_description(dataset: Path) -> dict[str, Any]:
+    """Where the training data came from: the generator's recorded spec, or the folder's counts."""
+    samples = load_dataset(dataset)
+    counts = {
+        split: {
+            "images": sum(s.split == split for s in samples),
+            "defective": sum(s.split == split and s.defective for s in samples),
+        }
+        for split in sorted({s.split for s in samples})
+    }
     path = dataset / DATASET_JSON
-    if path.is_file():
-        data = json.loads(path.read_text(encoding="utf-8"))
-        return {"generator": data.get("generator"), "layout": data.get("layout"), "spec": data.get("spec")}
-    return {"path": str(dataset)}
+    if not path.is_file():
+        return {"path": str(dataset), "counts": counts, "summary": f"{dataset.name}: {counts}"}
+    recorded = json.loads(path.read_text(encoding="utf-8"))
+    spec = recorded.get("spec", {})
+    summary = (
+        f"synthetic DAGM-2007-layout set ({recorded.get('generator')}, seed {spec.get('seed')}): "
+        f"{len(spec.get('textures', []))} texture classes {spec.get('textures')}, "
+        f"defects {spec.get('defects')}, {spec.get('size')}x{spec.get('size')} px; per class "
+        f"Train {spec.get('train_good')} good + {spec.get('train_defective')} defective, "
+        f"Test {spec.get('test_good')} + {spec.get('test_defective')}; weak ellipse labels"
+    )
+    return {"generator": recorded.get("generator"), "spec": spec, "counts": counts, "summary": summary}
 
 
-def _training_block(checkpoint: dict[str, Any], dataset: Path, spec: PackageSpec, config: UNetConfig) -> dict[str, Any]:
+def _training_block(
+    checkpoint: dict[str, Any], dataset: Path, spec: PackageSpec, config: UNetConfig
+) -> dict[str, Any]:
     train = dict(checkpoint["train"])
     history = checkpoint.get("history", [])
     gflops = 2 * count_macs(config, spec.size) / 1e9
+    description = _dataset_description(dataset)
     return {
         "architecture": f"U-Net, stride-2 stem, base {config.base} channels, depth {config.depth}, "
         f"{gflops:.2f} GFLOPs at {spec.size}x{spec.size}",
         "unet": config.as_dict(),
         "gflops": round(gflops, 3),
-        "data": json.dumps(_dataset_description(dataset)),
+        "data": description["summary"],
+        "dataset": description,
         "recipe": f"Dice + BCE, {train['crop']} px crops, batch {train['batch']}, "
         f"{train['steps_per_epoch']} steps/epoch, up to {train['epochs']} epochs (early stop, patience "
         f"{train['patience']}), AdamW lr {train['lr']}, defective share {train['defect_fraction']}, "
@@ -102,19 +123,35 @@ def build_package(checkpoint_path: Path, dataset: Path, out: Path, spec: Package
     shipped = out / "calibration"
     shipped.mkdir()
     for number, sample in enumerate(calibration[: spec.shipped_calibration_images], start=1):
-        cv2.imwrite(str(shipped / f"{number:04d}.png"), read_gray(sample.image), [cv2.IMWRITE_PNG_COMPRESSION, 9])
-    data = {
+        cv2.imwrite(
+            str(shipped / f"{number:04d}.png"), read_gray(sample.image), [cv2.IMWRITE_PNG_COMPRESSION, 9]
+        )
+    classes = ["defect"] if config.classes == 1 else [f"class{k + 1}" for k in range(config.classes)]
+    data: dict[str, Any] = {
         "name": spec.name,
         "version": spec.version,
         "description": spec.description,
         "input": {
-            "name": INPUT_NAME, "width": spec.size, "height": spec.size, "channels": config.in_channels,
-            "color_order": "gray", "layout": "NCHW", "dtype": "float32", "scale": None,
-            "mean": [norm.mean], "std": [norm.std], "fit": "tile", "tile_overlap": 32,
+            "name": INPUT_NAME,
+            "width": spec.size,
+            "height": spec.size,
+            "channels": config.in_channels,
+            "color_order": "gray",
+            "layout": "NCHW",
+            "dtype": "float32",
+            "scale": None,
+            "mean": [norm.mean],
+            "std": [norm.std],
+            "fit": "tile",
+            "tile_overlap": 32,
         },
-        "output": {"name": OUTPUT_NAME, "kind": "segmentation", "activation": "sigmoid",
-                   "classes": ["defect"] if config.classes == 1 else [f"class{k + 1}" for k in range(config.classes)],
-                   "stride": 1},
+        "output": {
+            "name": OUTPUT_NAME,
+            "kind": "segmentation",
+            "activation": "sigmoid",
+            "classes": classes,
+            "stride": 1,
+        },
         "artifacts": {
             "int8": {"format": "openvino", "path": "int8/model.xml", "precision": "int8"},
             "fp32": {"format": "openvino", "path": "fp32/model.xml", "precision": "fp32"},
@@ -125,7 +162,6 @@ def build_package(checkpoint_path: Path, dataset: Path, out: Path, spec: Package
         "training": _training_block(checkpoint, dataset, spec, config),
         "evaluation": {},
     }
-    classes = data["output"]["classes"]
     data["decision"] = {
         "thresholds": dict.fromkeys(classes, spec.threshold),
         "min_area_px": dict.fromkeys(classes, spec.min_area_px),

@@ -56,7 +56,7 @@ class TrainConfig:
 
 
 def _link_validation(out: Path, samples: list[Sample]) -> None:
-    """``out/validation/{images,masks}/<class>/`` symlinks: a plain-layout data set of the validation split."""
+    """``out/validation/{images,masks}/<class>/`` symlinks: the validation split in the plain layout."""
     for sample in samples:
         for kind, path in (("images", sample.image), ("masks", sample.mask)):
             if path is None:
@@ -91,7 +91,9 @@ def validate(model: UNet, data: InMemory, config: TrainConfig) -> dict[str, floa
     return result
 
 
-def _checkpoint(model: UNet, config: TrainConfig, epoch: int, history: list[dict[str, Any]]) -> dict[str, Any]:
+def _checkpoint(
+    model: UNet, config: TrainConfig, epoch: int, history: list[dict[str, Any]]
+) -> dict[str, Any]:
     return {
         "model": model.state_dict(),
         "unet": config.unet.as_dict(),
@@ -116,14 +118,21 @@ def train(config: TrainConfig) -> Path:
     _link_validation(out, val_samples)
     fit, val = InMemory.load(fit_samples), InMemory.load(val_samples)
     sampler = CropSampler(
-        fit, config.crop, config.unet.classes, config.norm, config.augment, config.defect_fraction,
-        config.focus, config.seed,
+        fit,
+        crop=config.crop,
+        classes=config.unet.classes,
+        norm=config.norm,
+        augment_config=config.augment,
+        defect_fraction=config.defect_fraction,
+        focus=config.focus,
+        seed=config.seed,
     )
     model = UNet(config.unet)
     optimizer = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
     total = config.epochs * config.steps_per_epoch
     schedule = torch.optim.lr_scheduler.LambdaLR(
-        optimizer, lambda step: min(1.0, (step + 1) / 50) * 0.5 * (1 + math.cos(math.pi * min(step, total) / total))
+        optimizer,
+        lambda step: min(1.0, (step + 1) / 50) * 0.5 * (1 + math.cos(math.pi * min(step, total) / total)),
     )
     history: list[dict[str, Any]] = []
     best, stale, started = math.inf, 0, time.monotonic()
@@ -141,7 +150,11 @@ def train(config: TrainConfig) -> Path:
             running += float(loss)
             bar.set_postfix(loss=f"{running / (step + 1):.4f}")
         metrics = validate(model, val, config) if val.images else {"loss": running / config.steps_per_epoch}
-        record = {"epoch": epoch, "train_loss": running / config.steps_per_epoch, "elapsed_s": time.monotonic() - started}
+        record = {
+            "epoch": epoch,
+            "train_loss": running / config.steps_per_epoch,
+            "elapsed_s": time.monotonic() - started,
+        }
         history.append({**record, **{f"val_{k}": v for k, v in metrics.items()}})
         print(json.dumps(history[-1]), flush=True)
         torch.save(_checkpoint(model, config, epoch, history), out / LAST)

@@ -12,7 +12,7 @@ Import this module only after :func:`edge_inspect.training.deps.require` has che
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
-from typing import Any
+from typing import Any, cast
 
 import torch
 from torch import nn
@@ -72,7 +72,7 @@ class UNet(nn.Module):
         logits = self.head(y)
         if self.config.stem_stride != 1:
             logits = F.interpolate(logits, size=size, mode="bilinear", align_corners=False)
-        return logits
+        return cast("torch.Tensor", logits)
 
 
 def count_macs(config: UNetConfig, size: int) -> int:

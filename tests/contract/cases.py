@@ -35,11 +35,16 @@ GPU = (
 
 @dataclass(frozen=True)
 class EngineCase:
-    """``package`` turns a scratch folder into a package folder (built there, or an existing one)."""
+    """``package`` turns a scratch folder into a package folder (built there, or an existing one).
+
+    ``compute`` is the precision the engine computes in when it is not the artifact's own (TensorRT
+    builds an fp16 plan from an fp32 ONNX); it picks the tolerance against OpenVINO FP32.
+    """
 
     package: Callable[[Path], Path]
     variant: str | None
     config: Any
+    compute: str | None = None
 
 
 def tiny(kind: str, scratch: Path) -> Path:
@@ -72,7 +77,9 @@ CASES = [
     pytest.param(EngineCase(partial(tiny, "classification"), "fp32", OPENVINO), id="openvino-tiny-cls-ir"),
     *shipped(lambda v: EngineCase(shipped_package, v, OPENVINO), "openvino"),
     *shipped(
-        lambda v: EngineCase(shipped_package, v, TensorRTEngineConfig(type="tensorrt", precision="fp16")),
+        lambda v: EngineCase(
+            shipped_package, v, TensorRTEngineConfig(type="tensorrt", precision="fp16"), "fp16"
+        ),
         "tensorrt",
         variants=("onnx",),
         marks=GPU,

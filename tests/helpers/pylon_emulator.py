@@ -25,10 +25,14 @@ SERIALS = ("0815-0000", "0815-0001")
 IMAGE_SUFFIXES = {".png", ".bmp", ".tif", ".tiff"}
 
 
-def use_emulator(count: int = CAMERAS) -> dict[str, str]:
-    """Ask pylon for ``count`` emulated cameras in this process; returns the variable for sub-processes."""
+def use_emulator(count: int = CAMERAS) -> None:
+    """Ask pylon for ``count`` emulated cameras in this process."""
     os.environ["PYLON_CAMEMU"] = str(count)
-    return {"PYLON_CAMEMU": str(count)}
+
+
+def emulator_env(count: int = CAMERAS) -> dict[str, str]:
+    """The environment of a sub-process that sees ``count`` emulated cameras (and no other change)."""
+    return {**os.environ, "PYLON_CAMEMU": str(count)}
 
 
 def require_emulator(count: int = CAMERAS) -> None:
@@ -69,7 +73,7 @@ def write_gray_images(folder: Path, values: Iterable[int], size: tuple[int, int]
 def read_gray(path: Path) -> npt.NDArray[np.uint8]:
     image = cv2.imread(str(path), cv2.IMREAD_GRAYSCALE)
     assert image is not None, path
-    return image
+    return np.asarray(image, dtype=np.uint8)
 
 
 class RecordingStatus:

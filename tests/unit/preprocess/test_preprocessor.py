@@ -150,3 +150,16 @@ def test_a_frame_of_unsupported_pixels_is_refused_naming_what_came() -> None:
 def test_a_frame_without_an_image_is_refused_with_its_source_error() -> None:
     with pytest.raises(PreprocessError, match=r"no image to preprocess \(/data/0001\.png: empty file\)"):
         Preprocessor(spec())(frame(None, error="/data/0001.png: empty file"))
+
+
+@pytest.mark.parametrize(
+    "fields", [{}, {"fit": "resize"}, {"channels": 3, "color_order": "rgb", "layout": "NHWC"}]
+)
+def test_read_only_frames_are_preprocessed_without_being_written(fields: dict[str, Any]) -> None:
+    # Given a frame whose pixels are read-only (a replay cached in memory hands out the same array again)
+    image = pixels((100, 150, 3))
+    image.flags.writeable = False
+    before = image.copy()
+    # When it is preprocessed, then it works and the pixels are untouched
+    Preprocessor(spec(**fields))(frame(image))
+    assert np.array_equal(image, before)

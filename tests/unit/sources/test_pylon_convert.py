@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import cv2
@@ -45,10 +44,12 @@ class Served:
     file: np.ndarray
 
 
-@pytest.fixture
-def served(tmp_path: Path) -> Iterator[Served]:
-    """Emulated camera 0 serving one flat colour image (B, G, R) = BGR with a gradient first row."""
+@pytest.fixture(scope="module")
+def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
+    """Emulated camera 0 serving one flat colour image (B, G, R) = BGR with a gradient first row; each test
+    sets the pixel format it grabs in."""
     require_emulator()
+    tmp_path = tmp_path_factory.mktemp("colour")
     from pypylon import pylon
 
     image = np.zeros((32, 48, 3), dtype=np.uint8)

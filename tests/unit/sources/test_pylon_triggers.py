@@ -21,7 +21,12 @@ def test_given_no_timer_when_nothing_is_requested_then_next_waits_the_poll_and_r
 
 def test_given_requests_from_another_thread_when_waiting_then_each_is_handed_out_once() -> None:
     schedule = TriggerSchedule()
-    threading.Timer(0.02, lambda: [schedule.request() for _ in range(3)]).start()
+
+    def press_three_times() -> None:
+        for _ in range(3):
+            schedule.request()
+
+    threading.Timer(0.02, press_three_times).start()
 
     reasons = [schedule.next(1.0) for _ in range(4)]
 
@@ -38,7 +43,7 @@ def test_given_a_timer_when_polled_then_ticks_come_at_the_interval_up_to_the_cou
 
     assert schedule.ticks == 4
     gaps = [b - a for a, b in itertools.pairwise(times)]
-    assert all(0.04 <= gap <= 0.1 for gap in gaps), gaps
+    assert all(0.045 <= gap <= 0.2 for gap in gaps), gaps
     assert schedule.next(0.01) is None
 
 

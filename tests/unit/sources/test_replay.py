@@ -286,8 +286,9 @@ def test_cache_in_memory_replays_without_touching_the_files_again(folder: Path) 
     for path in folder.glob("*.png"):
         path.unlink()
     frames = list(source.frames())
-    # Then both passes still come from memory
+    # Then both passes still come from memory, as read-only arrays that no stage can alter for the next pass
     assert [int(f.image[5, 5]) for f in frames if f.image is not None] == [10, 20, 30] * 2
+    assert all(f.image is not None and not f.image.flags.writeable for f in frames)
 
 
 def test_open_source_builds_the_plug_in_named_by_the_config(folder: Path) -> None:

@@ -1,0 +1,141 @@
+"""What a benchmark costs the machine: CPU time, resident memory and load average, read from the kernel.
+
+CPU comes from ``os.times()`` (this process: every thread, OpenVINO's included) or ``/proc/PID/stat``
+(another process, e.g. the broker the bench started); RSS from ``/proc/self/status`` (``VmRSS``), with
+``resource.getrusage``'s peak as the fallback where ``/proc`` is missing.
+"""
+
+from __future__ import annotations
+
+import os
+import resource
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+_KIB = 1024.0
+_MIB = 1024.0 * 1024.0
+_UTIME, _STIME = 11, 12
+"""Indexes of utime and stime in /proc/PID/stat once ``pid (comm)`` is cut off (proc(5) fields 14, 15)."""
+
+
+@dataclass(frozen=True, slots=True)
+class ResourceSample:
+    """One reading: monotonic time, this process's CPU seconds (user + system), RSS and load average."""
+
+    at: float
+    cpu_s: float
+    rss_mb: float
+    load1: float
+
+
+@dataclass(frozen=True, slots=True)
+class Usage:
+    """What happened between two samples: CPU in percent of one core (200 % = two cores busy)."""
+
+    seconds: float
+    cpu_pct: float
+    rss_start_mb: float
+    rss_end_mb: float
+    load1: float
+    """The 1-minute load average at the end: other work on the machine shows here."""
+
+
+def rss_mb(status: Path = Path("/proc/self/status")) -> float:
+    """Resident set size now, MiB; the peak so far where ``/proc`` cannot be read."""
+    try:
+        for line in status.read_text(encoding="ascii").splitlines():
+            if line.startswith("VmRSS:"):
+                return float(line.split()[1]) * _KIB / _MIB
+    except OSError:
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * _KIB / _MIB
+
+
+def load1() -> float:
+    """The 1-minute load average (NaN where the platform has none)."""
+    try:
+        return os.getloadavg()[0]
+    except OSError:
+        return float("nan")
+
+
+def sample() -> ResourceSample:
+    times = os.times()
+    return ResourceSample(time.monotonic(), times.user + times.system, rss_mb(), load1())
+
+
+def usage(start: ResourceSample, end: ResourceSample) -> Usage:
+    """CPU percent and RSS between ``start`` and ``end`` (a zero-length span gives NaN CPU)."""
+    seconds = end.at - start.at
+    cpu = (end.cpu_s - start.cpu_s) / seconds * 100.0 if seconds > 0 else float("nan")
+    return Usage(seconds, cpu, start.rss_mb, end.rss_mb, end.load1)
+
+
+def process_cpu_s(pid: int) -> float | None:
+    """CPU seconds (user + system) of process ``pid`` from ``/proc``; None when it cannot be read."""
+    try:
+        text = Path(f"/proc/{pid}/stat").read_text(encoding="ascii")
+    except OSError:
+        return None
+    fields = text.rsplit(")", 1)[-1].split()  # the command name may hold spaces: cut after its ')'
+    try:
+        ticks = int(fields[_UTIME]) + int(fields[_STIME])
+    except (IndexError, ValueError):
+        return None
+    return ticks / os.sysconf("SC_CLK_TCK")
+
+
+def machine() -> dict[str, object]:
+    """Cores, CPU model and memory of this machine, for the report's header."""
+    model = "unknown"
+    try:
+        for line in Path("/proc/cpuinfo").read_text(encoding="utf-8").splitlines():
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    available = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    return {"cores": available, "cpu_count": os.cpu_count(), "cpu_model": model}
+
+
+class RssSampler:
+    """Samples RSS every ``interval_s`` on a thread, for the long run's growth figure."""
+
+    def __init__(self, interval_s: float, read: Callable[[], float] = rss_mb) -> None:
+        if interval_s <= 0:
+            msg = f"interval_s must be > 0, got {interval_s}"
+            raise ValueError(msg)
+        self.interval_s = interval_s
+        self._read = read
+        self._stop = threading.Event()
+        self._lock = threading.Lock()
+        self._times: list[float] = []
+        self._values: list[float] = []
+        self._thread = threading.Thread(target=self._run, name="bench-rss", daemon=True)
+
+    def start(self) -> RssSampler:
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    def _run(self) -> None:
+        while True:
+            now, value = time.monotonic(), self._read()
+            with self._lock:
+                self._times.append(now)
+                self._values.append(value)
+            if self._stop.wait(self.interval_s):
+                return
+
+    def samples(self, since: float = float("-inf")) -> tuple[list[float], list[float]]:
+        """(times, MB) of the samples taken at or after monotonic time ``since``."""
+        with self._lock:
+            pairs = [(t, v) for t, v in zip(self._times, self._values, strict=True) if t >= since]
+        return [t for t, _ in pairs], [v for _, v in pairs]

@@ -1,0 +1,245 @@
+"""One bench invocation: the modes in turn, on the same machine, model, engine settings and images.
+
+Order: (a) engine alone [(a') wrapper], (c) naive loop, (b) daemon, (d) fixed rate, (e) long run. The
+naive loop runs before the daemon because the daemon sets process-wide thread counts (OpenCV's) that a
+hand-written loop would not have; every mode builds its own engine, so none inherits another's requests.
+"""
+
+from __future__ import annotations
+
+import math
+import tempfile
+from collections.abc import Callable, Sequence
+from contextlib import ExitStack
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from edge_inspect.bench import report as rep
+from edge_inspect.bench.broker import LocalMosquitto
+from edge_inspect.bench.completions import Measured
+from edge_inspect.bench.configs import (
+    bench_config,
+    naive_engine_config,
+    passes_for,
+    replay_source,
+    samples_path,
+)
+from edge_inspect.bench.daemon import run_daemon
+from edge_inspect.bench.engine_only import run_engine, run_openvino
+from edge_inspect.bench.figures import summarize_latencies
+from edge_inspect.bench.naive import run_naive
+from edge_inspect.bench.resources import load1, machine, process_cpu_s
+from edge_inspect.bench.tensors import frame_tensors
+from edge_inspect.config import AppConfig
+from edge_inspect.config.engines import OpenVINOEngineConfig
+from edge_inspect.engines import ResolvableEngineConfig
+from edge_inspect.errors import ConfigError
+from edge_inspect.model import load_package
+from edge_inspect.sources.replay import find_files
+
+DEFAULT_MODES = (rep.ENGINE, rep.DAEMON, rep.NAIVE)
+SELECTABLE = (rep.ENGINE, rep.WRAPPER, rep.DAEMON, rep.NAIVE)
+Progress = Callable[[str], None]
+
+
+@dataclass(frozen=True)
+class BenchOptions:
+    """What to run. ``load`` (a fraction of (a)'s fps) or ``rate`` (fps) adds the fixed-rate mode (d);
+    ``duration_s`` adds the long run (e), at that fixed rate when one is given, else flat out."""
+
+    frames: int = 200
+    warmup: int = 20
+    modes: tuple[str, ...] = DEFAULT_MODES
+    load: float | None = None
+    rate: float | None = None
+    duration_s: float | None = None
+    rss_every_s: float = 10.0
+    broker: str = "config"
+    samples: Path | None = None
+
+    def problems(self) -> list[str]:
+        out = []
+        if self.frames <= self.warmup + 1:
+            out.append(f"--frames {self.frames} must exceed --warmup {self.warmup} by at least 2")
+        out += [f"--modes: unknown mode {m!r}; choose from {list(SELECTABLE)}" for m in self.modes
+                if m not in SELECTABLE]  # fmt: skip
+        if self.load is not None and self.rate is not None:
+            out.append("--load and --rate are alternatives: give one")
+        if self.load is not None and not 0 < self.load <= 1.5:
+            out.append(f"--load {self.load}: a fraction of the engine's fps, within (0, 1.5]")
+        if self.load is not None and rep.ENGINE not in self.modes:
+            out.append("--load is a fraction of mode (a)'s fps: keep 'engine' in --modes, or use --rate")
+        if self.rate is not None and self.rate <= 0:
+            out.append(f"--rate {self.rate}: must be > 0 fps")
+        if self.duration_s is not None and self.duration_s <= 0:
+            out.append(f"--duration {self.duration_s}: must be > 0 seconds")
+        if self.broker not in ("config", "mosquitto"):
+            out.append(f"--broker {self.broker!r}: 'config' or 'mosquitto'")
+        return out
+
+
+def resolve_engine(engine: Any) -> Any:
+    """The concrete engine config (``auto`` probed once), so every mode runs the same backend."""
+    while isinstance(engine, ResolvableEngineConfig):
+        engine = engine.resolve()
+    return engine
+
+
+def _result(mode: str, m: Measured, **extra: Any) -> rep.ModeResult:
+    return rep.ModeResult(
+        mode=mode,
+        frames=m.frames,
+        measured=m.measured,
+        fps=m.fps,
+        latency=summarize_latencies(m.latency_ms),
+        usage=m.usage,
+        broker_cpu_pct=m.probe_pct,
+        **extra,
+    )
+
+
+def run_bench(config: AppConfig, options: BenchOptions, progress: Progress = lambda _m: None) -> rep.BenchReport:
+    """Run the chosen modes and return the report (its text and JSON forms are in :mod:`report`)."""
+    problems = options.problems()
+    if problems:
+        raise ConfigError(problems)
+    started_at = datetime.now(timezone.utc).isoformat(timespec="seconds")  # noqa: UP017 (py3.10)
+    load_at_start = load1()
+    engine = resolve_engine(config.engine)
+    config = config.model_copy(update={"engine": engine})
+    package = load_package(config.model.path)
+    images = samples_path(config, options.samples)
+    files = len(find_files(images, replay_source(config, images, passes=1).extensions)[0]) or 1
+    results: list[rep.ModeResult] = []
+    header: dict[str, Any] = {"started_at": started_at}
+
+    with ExitStack() as stack:
+        broker_at, probe, broker_text = None, None, f"{config.mqtt.host}:{config.mqtt.port} (from the config)"
+        if options.broker == "mosquitto":
+            local = stack.enter_context(LocalMosquitto())
+            broker_at, pid = (local.host, local.port), local.pid
+            probe = (lambda: process_cpu_s(pid)) if pid is not None else None
+            broker_text = f"mosquitto {local.host}:{local.port} (started by the bench, {local.executable})"
+        scratch = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="edge-inspect-bench-")))
+
+        def configured(name: str, *, passes: int, fps: float = 0.0) -> AppConfig:
+            source = replay_source(config, images, passes=passes, fps=fps)
+            return bench_config(config, source, scratch / name, broker_at)
+
+        passes = passes_for(options.frames, files)
+        frames = passes * files
+        engine_settings: dict[str, Any] = {"type": engine.type}
+        if rep.ENGINE in options.modes or rep.WRAPPER in options.modes:
+            progress("preparing input tensors")
+            tensors = frame_tensors(configured("tensors", passes=1), package)
+        if rep.ENGINE in options.modes:
+            progress("(a) engine alone")
+            if isinstance(engine, OpenVINOEngineConfig):
+                measured, settings = run_openvino(
+                    engine, package, tensors, frames=frames, warmup=options.warmup,
+                    variant=config.model.variant, cache_dir=config.paths.cache_dir,
+                )  # fmt: skip
+                engine_settings.update(settings)
+            else:
+                measured = run_engine(
+                    engine, package, tensors, frames=frames, warmup=options.warmup,
+                    variant=config.model.variant, cache_dir=config.paths.cache_dir,
+                )  # fmt: skip
+            results.append(_result(rep.ENGINE, measured))
+        if rep.WRAPPER in options.modes:
+            progress("(a') engine wrapper")
+            measured = run_engine(
+                engine, package, tensors, frames=frames, warmup=options.warmup,
+                variant=config.model.variant, cache_dir=config.paths.cache_dir,
+            )  # fmt: skip
+            results.append(_result(rep.WRAPPER, measured))
+        if rep.NAIVE in options.modes:
+            progress("(c) naive loop")
+            measured, errors = run_naive(
+                configured("naive", passes=passes), package, naive_engine_config(engine),
+                warmup=options.warmup, expected=frames, probe=probe,
+            )  # fmt: skip
+            results.append(_result(rep.NAIVE, measured, failed=errors))
+        if rep.DAEMON in options.modes:
+            progress("(b) daemon")
+            results.append(_daemon(rep.DAEMON, configured("daemon", passes=passes), options, frames, probe))
+        rate = _fixed_rate(options, results)
+        if rate is not None:
+            progress(f"(d) daemon at {rate:.2f} fps")
+            cfg = configured("load", passes=passes, fps=rate)
+            results.append(_daemon(rep.LOAD, cfg, options, frames, probe))
+        if options.duration_s is not None:
+            progress(f"(e) daemon for {options.duration_s:.0f} s")
+            cfg = configured("soak", passes=0, fps=rate or 0.0)
+            results.append(_daemon(rep.SOAK, cfg, options, None, probe, options.duration_s))
+
+    header.update(_header(config, package, engine_settings, broker_text, options, frames, load_at_start))
+    return rep.build_report(header, results)
+
+
+def _daemon(
+    mode: str,
+    config: AppConfig,
+    options: BenchOptions,
+    frames: int | None,
+    probe: Callable[[], float | None] | None,
+    duration_s: float | None = None,
+) -> rep.ModeResult:
+    run = run_daemon(
+        config,
+        warmup=options.warmup,
+        expected=frames,
+        duration_s=duration_s,
+        rss_every_s=options.rss_every_s if duration_s is not None else None,
+        probe=probe,
+    )
+    offered = run.offered_fps if config.source.fps > 0 else None  # type: ignore[union-attr]
+    return _result(mode, run.measured, failed=run.errors + run.unacknowledged, offered_fps=offered, rss=run.rss)
+
+
+def _fixed_rate(options: BenchOptions, results: Sequence[rep.ModeResult]) -> float | None:
+    if options.rate is not None:
+        return options.rate
+    if options.load is None:
+        return None
+    engine = next((r for r in results if r.mode == rep.ENGINE), None)
+    if engine is None or math.isnan(engine.fps):
+        return None
+    return options.load * engine.fps
+
+
+def _header(
+    config: AppConfig,
+    package: Any,
+    engine: dict[str, Any],
+    broker: str,
+    options: BenchOptions,
+    frames: int,
+    load_at_start: float,
+) -> dict[str, Any]:
+    host = machine()
+    identity = package.identity(config.model.variant)
+    settings = ", ".join(f"{k} {v}" for k, v in engine.items() if k not in ("type", "execution_devices"))
+    threads = getattr(config.runtime, "opencv_threads", None)
+    return {
+        "machine": f"{host['cores']} cores ({host['cpu_model']}), load average {load_at_start:.2f} at start",
+        "cores": host["cores"],
+        "load_at_start": load_at_start,
+        "model": f"{identity.name} {identity.version}, variant {identity.variant} ({package.root})",
+        "engine": f"{engine.get('type', config.engine.type)}: {settings}" if settings else config.engine.type,
+        "engine_settings": engine,
+        "threads": f"OpenCV {threads if threads is not None else 'default'} (runtime.opencv_threads)",
+        "broker": f"{broker}, MQTT {config.mqtt.protocol}, QoS {config.mqtt.qos}",
+        "frames": f"{frames} per mode, the first {options.warmup} left out (warm-up)"
+        + (f"; long run {options.duration_s:.0f} s" if options.duration_s else ""),
+        "options": {
+            "frames": frames,
+            "warmup": options.warmup,
+            "modes": list(options.modes),
+            "load": options.load,
+            "rate": options.rate,
+            "duration_s": options.duration_s,
+        },
+    }

@@ -1,0 +1,33 @@
+"""Pre-made input tensors for mode (a): the sample images, preprocessed once as the daemon would."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy.typing as npt
+
+from edge_inspect.bench.quiet import QuietStatus
+from edge_inspect.config import AppConfig
+from edge_inspect.errors import EdgeInspectError
+from edge_inspect.model.package import ModelPackage
+from edge_inspect.preprocess import Preprocessor
+from edge_inspect.sources import open_source
+
+
+def frame_tensors(config: AppConfig, package: ModelPackage) -> list[npt.NDArray[Any]]:
+    """One model-input tensor per readable frame of ``config.source`` (one pass), in replay order.
+
+    Unreadable frames are left out; none at all is an error naming the source.
+    """
+    preprocessor = Preprocessor(package.manifest.input, roi=config.preprocess.roi)
+    source = open_source(config.source, config.camera, QuietStatus())
+    source.open()
+    try:
+        tensors = [preprocessor(frame).tensor for frame in source.frames() if frame.image is not None]
+    finally:
+        source.close()
+    if not tensors:
+        where = getattr(config.source, "path", config.source.type)
+        msg = f"bench: no readable image in {where} to make input tensors from"
+        raise EdgeInspectError(msg)
+    return tensors

@@ -1,0 +1,82 @@
+"""``edge-inspect bench --config FILE``: the engine alone, the daemon and a naive loop, in one invocation.
+
+Prints fps and latency percentiles of each mode, the ratios daemon/engine (b/a) and daemon/naive (b/c),
+CPU and RSS, and the targets; ``--json FILE`` writes the same figures. ``--load 0.8`` adds the daemon at
+a fixed offered rate of 80 % of the engine's fps (frame-to-PUBACK percentiles); ``--duration 1800`` adds
+a 30-minute run for the RSS trend. See docs in :mod:`edge_inspect.bench`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+
+def add_parser(subparsers: Any) -> None:
+    parser = subparsers.add_parser(
+        "bench",
+        help="measure the engine alone, the whole daemon and a naive loop, and compare them",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--config", required=True, help="station YAML config (model, engine, broker)")
+    parser.add_argument("--frames", type=int, default=200,
+                        help="frames per mode, rounded up to whole passes over the images (default 200)")
+    parser.add_argument("--warmup", type=int, default=20,
+                        help="first frames of each mode left out of the figures (default 20)")
+    parser.add_argument("--modes", default="engine,daemon,naive",
+                        help="comma-separated: engine (a), wrapper (a': the engine through its "
+                        "Python wrapper), daemon (b), naive (c); default engine,daemon,naive")
+    parser.add_argument("--load", type=float, default=None, metavar="FRACTION",
+                        help="add mode (d): the daemon fed at FRACTION of (a)'s fps, e.g. 0.8")
+    parser.add_argument("--rate", type=float, default=None, metavar="FPS",
+                        help="add mode (d) at a fixed FPS instead of a fraction of (a)")
+    parser.add_argument("--duration", type=float, default=None, metavar="SECONDS",
+                        help="add mode (e): the daemon for SECONDS (at the --load/--rate when given), "
+                        "RSS sampled for its growth; the RSS target is stated for 1800")
+    parser.add_argument("--rss-every", type=float, default=10.0, metavar="SECONDS",
+                        help="RSS sampling period of mode (e) (default 10)")
+    parser.add_argument("--broker", choices=("config", "mosquitto"), default="config",
+                        help="'config': the broker at mqtt.host/port; 'mosquitto': start a mosquitto "
+                        "on a free loopback port for the bench (default config)")
+    parser.add_argument("--samples", type=Path, default=None, metavar="DIR",
+                        help="images to replay (default: the config's replay source.path)")
+    parser.add_argument("--json", dest="json_path", type=Path, default=None, metavar="FILE",
+                        help="also write the report as JSON")
+    parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                        help="override a config field, e.g. --set engine.num_requests=4 (repeatable)")
+    parser.add_argument("--quiet", action="store_true", help="no progress lines on stderr")
+    parser.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from edge_inspect.bench import BenchOptions, format_text, report_json, run_bench
+    from edge_inspect.config import load_config
+    from edge_inspect.log import configure_logging
+
+    config = load_config(args.config, args.overrides)
+    configure_logging("warning", "console" if sys.stderr.isatty() else "json")
+    options = BenchOptions(
+        frames=args.frames,
+        warmup=args.warmup,
+        modes=tuple(m.strip() for m in args.modes.split(",") if m.strip()),
+        load=args.load,
+        rate=args.rate,
+        duration_s=args.duration,
+        rss_every_s=args.rss_every,
+        broker=args.broker,
+        samples=args.samples,
+    )
+
+    def progress(message: str) -> None:
+        if not args.quiet:
+            print(f"bench: {message}", file=sys.stderr, flush=True)
+
+    report = run_bench(config, options, progress)
+    print(format_text(report))
+    if args.json_path is not None:
+        args.json_path.write_text(json.dumps(report_json(report), indent=1) + "\n", encoding="utf-8")
+    return 0

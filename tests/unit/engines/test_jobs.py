@@ -1,0 +1,110 @@
+"""FrameJob: tiles finish in any order, on any thread; the frame's callback fires exactly once."""
+
+from __future__ import annotations
+
+import threading
+from typing import Any
+
+import numpy as np
+import pytest
+from structlog.testing import capture_logs
+
+from edge_inspect.engines.jobs import FrameJob
+from edge_inspect.errors import EngineError, EngineOutputError
+
+
+class Calls:
+    def __init__(self) -> None:
+        self.results: list[tuple[Any, BaseException | None]] = []
+        self.finished = 0
+
+    def callback(self, outputs: Any, error: BaseException | None) -> None:
+        self.results.append((outputs, error))
+
+    def on_finished(self) -> None:
+        self.finished += 1
+
+
+def rows(value: float, n: int = 1) -> np.ndarray:
+    return np.full((n, 2, 4, 4), value, dtype=np.float32)
+
+
+def test_rows_land_in_tile_order_whatever_order_requests_finish_in() -> None:
+    calls = Calls()
+    job = FrameJob(3, 1, (2, 4, 4), calls.callback, calls.on_finished)
+    for chunk in (2, 0, 1):
+        job.put(chunk, rows(float(chunk)))
+    [(outputs, error)] = calls.results
+    assert error is None
+    assert [float(outputs[i].mean()) for i in range(3)] == [0.0, 1.0, 2.0]
+    assert calls.finished == 1
+    assert job.done
+
+
+def test_rows_are_copied_so_the_request_memory_can_be_reused() -> None:
+    calls = Calls()
+    job = FrameJob(2, 2, (2, 4, 4), calls.callback, calls.on_finished)
+    buffer = rows(7.0, 2)
+    job.put(0, buffer)
+    buffer[:] = -1.0  # the request is reused for the next tile
+    job.put(1, buffer)
+    outputs = calls.results[0][0]
+    assert outputs.shape == (4, 2, 4, 4)
+    assert float(outputs[:2].min()) == 7.0
+
+
+def test_the_first_failure_ends_the_frame_and_later_rows_are_ignored() -> None:
+    calls = Calls()
+    job = FrameJob(3, 1, (2, 4, 4), calls.callback, calls.on_finished)
+    job.put(0, rows(0.0))
+    job.fail(EngineError("tile 1 failed"))
+    job.put(1, rows(1.0))
+    job.put(2, rows(2.0))
+    job.fail(EngineError("again"))
+    assert len(calls.results) == 1
+    assert calls.results[0][0] is None
+    assert str(calls.results[0][1]) == "tile 1 failed"
+    assert calls.finished == 1
+
+
+def test_rows_of_the_wrong_shape_fail_the_frame() -> None:
+    calls = Calls()
+    job = FrameJob(1, 1, (2, 4, 4), calls.callback, calls.on_finished)
+    job.put(0, np.zeros((1, 2, 4, 5), np.float32))
+    [(outputs, error)] = calls.results
+    assert outputs is None
+    assert isinstance(error, EngineOutputError)
+    assert "[1, 2, 4, 5], expected [1, 2, 4, 4]" in str(error)
+
+
+def test_a_callback_that_raises_is_logged_and_the_frame_still_counts_as_finished() -> None:
+    finished: list[int] = []
+
+    def broken(outputs: Any, error: BaseException | None) -> None:
+        raise RuntimeError("sink exploded")
+
+    job = FrameJob(1, 1, (2, 4, 4), broken, lambda: finished.append(1))
+    with capture_logs() as logs:
+        job.put(0, rows(0.0))
+    assert finished == [1]
+    assert any(entry["log_level"] == "error" and "callback raised" in entry["event"] for entry in logs)
+
+
+@pytest.mark.parametrize("threads", [8])
+def test_tiles_finishing_on_many_threads_call_back_once(threads: int) -> None:
+    calls = Calls()
+    job = FrameJob(threads, 1, (2, 4, 4), calls.callback, calls.on_finished)
+    start = threading.Barrier(threads)
+
+    def finish(chunk: int) -> None:
+        start.wait()
+        job.put(chunk, rows(float(chunk)))
+
+    workers = [threading.Thread(target=finish, args=(i,)) for i in range(threads)]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join()
+    assert len(calls.results) == 1
+    assert calls.finished == 1
+    np.testing.assert_array_equal(calls.results[0][0][:, 0, 0, 0], np.arange(threads, dtype=np.float32))

@@ -1,0 +1,167 @@
+"""OpenVINOEngine under failure and load: a failing request, a raising callback, back-pressure.
+
+The failing request is real: a model whose output shape depends on its input fails inside OpenVINO at
+run time for any pixel >= 1.0. OpenVINO reports such a failure to nobody (no callback) and leaves its
+AsyncInferQueue unusable; the engine must turn it into one error for that frame and carry on.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from typing import Any
+
+import numpy as np
+import openvino as ov
+import openvino.opset13 as ops
+import pytest
+from structlog.testing import capture_logs
+
+from edge_inspect.config.engines import OpenVINOEngineConfig
+from edge_inspect.engines.openvino import OpenVINOEngine
+from edge_inspect.errors import EngineError
+from edge_inspect.model import ModelPackage, load_package
+from tests.helpers.tiny_model import (
+    OUTPUT_NAME,
+    build_openvino_model,
+    expected_logits,
+    make_tiny_package,
+    save_ir,
+    write_tiny_manifest,
+)
+
+SIZE = 32
+
+
+def i64(values: Any, name: str) -> Any:
+    return ops.constant(np.array(values, dtype=np.int64), name=name)
+
+
+def fragile_model() -> ov.Model:
+    """The tiny segmentation model, reshaped to [1, 1, S, S + floor(max(x))]: fails when max(x) >= 1."""
+    model = build_openvino_model("segmentation", SIZE)
+    image = model.inputs[0].get_node()
+    logits = model.outputs[0].get_node().input_value(0)
+    brightest = ops.reduce_max(image, i64([0, 1, 2, 3], "all_axes"), keep_dims=False, name="brightest")
+    extra = ops.convert(ops.floor(brightest, name="whole"), ov.Type.i64, name="as_int")
+    width = ops.unsqueeze(ops.add(i64(SIZE, "size"), extra, name="width"), i64([0], "zero"), name="tail")
+    pattern = ops.concat([i64([1, 1, SIZE], "head"), width], 0, name="pattern")
+    fragile = ops.reshape(logits, pattern, special_zero=False, name="fragile")
+    fragile.output(0).get_tensor().set_names({OUTPUT_NAME})
+    return ov.Model([ops.result(fragile, name="out")], [image], "fragile")
+
+
+@pytest.fixture(scope="module")
+def fragile(tmp_path_factory: pytest.TempPathFactory) -> ModelPackage:
+    root = tmp_path_factory.mktemp("fragile")
+    save_ir(fragile_model(), root / "fp32" / "model.xml")
+    artifacts = {"fp32": {"format": "openvino", "path": "fp32/model.xml", "precision": "fp32"}}
+    write_tiny_manifest(root, "segmentation", SIZE, artifacts)
+    return load_package(root)
+
+
+@pytest.fixture(scope="module")
+def tiny(tmp_path_factory: pytest.TempPathFactory) -> ModelPackage:
+    return load_package(make_tiny_package(tmp_path_factory.mktemp("tiny"), size=SIZE, variants=("fp32",)))
+
+
+def config(**fields: Any) -> OpenVINOEngineConfig:
+    return OpenVINOEngineConfig.model_validate({"type": "openvino", **fields})
+
+
+class Recorder:
+    def __init__(self) -> None:
+        self.calls: dict[int, list[tuple[Any, BaseException | None]]] = {}
+        self.lock = threading.Lock()
+
+    def callback(self, key: int) -> Any:
+        def record(outputs: Any, error: BaseException | None) -> None:
+            with self.lock:
+                self.calls.setdefault(key, []).append((outputs, error))
+
+        return record
+
+
+def good_frame(seed: int) -> np.ndarray:
+    return (np.random.default_rng(seed).random((3, 1, SIZE, SIZE)) * 0.9).astype(np.float32)
+
+
+def test_a_request_that_fails_in_openvino_costs_its_frame_only(fragile: ModelPackage) -> None:
+    recorder = Recorder()
+    frames = {k: good_frame(k) for k in range(12)}
+    for k in (4, 9):
+        frames[k][1, 0, 5, 5] = 2.0  # tile 1 of these frames fails inside OpenVINO
+    with OpenVINOEngine(config(num_requests=2), fragile) as engine:
+        # When good and failing frames are submitted back to back
+        with capture_logs() as logs:
+            for k, tensor in frames.items():
+                engine.submit(tensor, recorder.callback(k))
+            engine.wait_all()
+        # then every frame called back once: the failing ones with an error naming the tile,
+        assert sorted(recorder.calls) == list(frames)
+        for k, calls in recorder.calls.items():
+            assert len(calls) == 1, f"frame {k}: {len(calls)} callbacks"
+            outputs, error = calls[0]
+            if k in (4, 9):
+                assert outputs is None
+                assert isinstance(error, EngineError)
+                assert "inference of tile 1 failed" in str(error)
+                assert "reshape" in str(error)
+            else:
+                assert error is None
+                np.testing.assert_allclose(outputs, expected_logits(frames[k], "segmentation"), atol=1e-5)
+        # the replaced queue was logged, and the engine still runs
+        assert sum(entry["event"] == "infer request failed; queue replaced" for entry in logs) == 2
+        np.testing.assert_allclose(
+            engine.infer(frames[0]), expected_logits(frames[0], "segmentation"), atol=1e-5
+        )
+
+
+def test_infer_raises_the_frames_error_and_the_engine_carries_on(fragile: ModelPackage) -> None:
+    bad = good_frame(0)
+    bad[0, 0, 0, 0] = 1.5
+    with OpenVINOEngine(config(num_requests=1), fragile) as engine:
+        with pytest.raises(EngineError, match="inference of tile 0 failed"):
+            engine.infer(bad)
+        assert engine.infer(good_frame(1)).shape == (3, 1, SIZE, SIZE)
+
+
+def test_a_callback_that_raises_is_logged_and_never_stops_the_engine(tiny: ModelPackage) -> None:
+    recorder = Recorder()
+
+    def explode(outputs: Any, error: BaseException | None) -> None:
+        raise RuntimeError("sink exploded")
+
+    with OpenVINOEngine(config(num_requests=2), tiny) as engine, capture_logs() as logs:
+        for k in range(6):
+            engine.submit(good_frame(k), explode if k % 2 else recorder.callback(k))
+        engine.wait_all()
+        assert sorted(recorder.calls) == [0, 2, 4]
+        assert all(calls[0][1] is None for calls in recorder.calls.values())
+    assert sum("callback raised" in entry["event"] for entry in logs) == 3
+
+
+def test_submit_blocks_while_every_request_is_busy_without_holding_the_gil(tiny: ModelPackage) -> None:
+    release = threading.Event()
+    recorder = Recorder()
+
+    def hold(outputs: Any, error: BaseException | None) -> None:
+        release.wait(10)  # keeps the only infer request busy
+
+    with OpenVINOEngine(config(num_requests=1), tiny) as engine:
+        # Given the only request held by a slow consumer
+        engine.submit(good_frame(0)[:1], hold)
+        second = threading.Thread(target=engine.submit, args=(good_frame(1)[:1], recorder.callback(1)))
+        second.start()
+        # when another frame is submitted, then it waits, while Python threads keep running
+        spins, until = 0, time.monotonic() + 0.5
+        while time.monotonic() < until:
+            spins += 1
+        assert second.is_alive()
+        assert spins > 10_000
+        # and it goes through once the request is free again
+        release.set()
+        second.join(10)
+        assert not second.is_alive()
+        engine.wait_all()
+    assert len(recorder.calls[1]) == 1

@@ -1,0 +1,54 @@
+"""Choosing the operating threshold from a rule."""
+
+from __future__ import annotations
+
+import pytest
+
+from edge_inspect.evaluation.choose import choose_threshold, parse_rule
+
+# scores: defective images 0.9, 0.8, 0.35; good images 0.6, 0.2, 0.1, 0.0
+TRUTH = [True, True, True, False, False, False, False]
+SCORES = [0.9, 0.8, 0.35, 0.6, 0.2, 0.1, 0.0]
+GRID = (0.1, 0.3, 0.5, 0.7, 0.85)
+
+
+def test_rules_parse() -> None:
+    assert parse_rule("precision>=0.995").metric == "precision"
+    assert parse_rule(" recall >= 0.99 ").bound == 0.99
+    assert parse_rule("fp_rate<=0.001").metric == "fp_rate"
+    cost = parse_rule("cost:fp=1,fn=10")
+    assert (cost.metric, cost.fp_cost, cost.fn_cost) == ("cost", 1.0, 10.0)
+
+
+@pytest.mark.parametrize("text", ["precision>99", "precision>=99.5", "f1>=0.9", "cost:fp=1"])
+def test_bad_rules_say_what_is_accepted(text: str) -> None:
+    with pytest.raises(ValueError, match="--choose"):
+        parse_rule(text)
+
+
+def test_precision_bound_then_best_recall() -> None:
+    # precision 1.0 needs t > 0.6 (the good 0.6 must pass): 0.7 keeps recall 2/3, 0.85 only 1/3
+    threshold, confusion = choose_threshold(parse_rule("precision>=0.99"), TRUTH, SCORES, GRID)
+    assert threshold == 0.7
+    assert (confusion.tp, confusion.fp, confusion.fn) == (2, 0, 1)
+
+
+def test_recall_bound_then_best_precision() -> None:
+    # recall 1.0 needs t <= 0.35: at 0.3 only the good 0.6 is a false alarm, at 0.1 three are
+    threshold, confusion = choose_threshold(parse_rule("recall>=1.0"), TRUTH, SCORES, GRID)
+    assert threshold == 0.3
+    assert (confusion.tp, confusion.fp) == (3, 1)
+
+
+def test_cost_rule_and_ties_take_the_middle() -> None:
+    # cost fp=1, fn=1: t=0.3 -> 1 FP; 0.5 -> 1 FP + 1 FN; 0.7 and 0.75 -> 1 FN: three ties at cost 1
+    threshold, _ = choose_threshold(parse_rule("cost:fp=1,fn=1"), TRUTH, SCORES, (*GRID, 0.75))
+    assert threshold == 0.7
+    # a false negative ten times dearer: only t=0.3 keeps every defect at one false alarm
+    threshold, _ = choose_threshold(parse_rule("cost:fp=1,fn=10"), TRUTH, SCORES, GRID)
+    assert threshold == 0.3
+
+
+def test_unreachable_bound_is_reported() -> None:
+    with pytest.raises(ValueError, match=r"no threshold in 0\.1\.\.0\.85 meets it"):
+        choose_threshold(parse_rule("fp_rate<=0.0"), TRUTH, [0.95] * 7, GRID)

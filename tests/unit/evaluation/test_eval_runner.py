@@ -1,0 +1,116 @@
+"""``edge-inspect eval`` figures on a tiny data set whose answers are known, through the daemon's own code.
+
+The tiny model (tests/helpers/tiny_model.py) gives p = sigmoid(20 * (pixel/255 - 0.5)) per pixel, so each
+image's verdict at each threshold can be worked out by hand:
+
+- ClassA/good.png: uniform 50 (p = 0.002) -> PASS everywhere
+- ClassA/bright.png: 8x8 square of 200 (p = 0.9966) on 50, masked exactly -> NG at every sweep threshold
+- ClassB/good.png: uniform 50 -> PASS
+- ClassB/speck.png: 2x2 speck of 200, no mask (min area 0) -> a false alarm at every threshold
+- ClassB/faint.png: 8x8 square of 140 (p = 0.7275), masked -> NG up to 0.7, missed at 0.8 and 0.9
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from edge_inspect.cli import main
+from edge_inspect.datasets.loader import load_dataset
+from edge_inspect.evaluation.report import summarize
+from edge_inspect.evaluation.runner import SWEEP_THRESHOLDS, evaluate_samples
+from edge_inspect.model.package import load_package
+from tests.helpers.tiny_model import make_tiny_package
+
+SIZE = 64
+P_BRIGHT = 1 / (1 + np.exp(-20 * (200 / 255 - 0.5)))
+P_FAINT = 1 / (1 + np.exp(-20 * (140 / 255 - 0.5)))
+
+
+def _write(
+    root: Path, cls: str, name: str, *, square: tuple[int, int] | None, value: int, masked: bool
+) -> None:
+    image = np.full((SIZE, SIZE), 50, np.uint8)
+    mask = np.zeros((SIZE, SIZE), np.uint8)
+    if square is not None:
+        y, side = square
+        image[y : y + side, 20 : 20 + side] = value
+        mask[y : y + side, 20 : 20 + side] = 255
+    (root / "images" / cls).mkdir(parents=True, exist_ok=True)
+    cv2.imwrite(str(root / "images" / cls / name), image)
+    if masked:
+        (root / "masks" / cls).mkdir(parents=True, exist_ok=True)
+        cv2.imwrite(str(root / "masks" / cls / name), mask)
+
+
+@pytest.fixture
+def known(tmp_path: Path) -> tuple[Path, Path]:
+    data = tmp_path / "data"
+    _write(data, "ClassA", "good.png", square=None, value=0, masked=False)
+    _write(data, "ClassA", "bright.png", square=(10, 8), value=200, masked=True)
+    _write(data, "ClassB", "good.png", square=None, value=0, masked=False)
+    _write(data, "ClassB", "speck.png", square=(30, 2), value=200, masked=False)
+    _write(data, "ClassB", "faint.png", square=(40, 8), value=140, masked=True)
+    return make_tiny_package(tmp_path / "pkg", size=SIZE, variants=("fp32",)), data
+
+
+def test_figures_match_the_hand_count(known: tuple[Path, Path]) -> None:
+    package_dir, data = known
+    outcomes, rules = evaluate_samples(load_package(package_dir), load_dataset(data))
+    report = summarize(outcomes, SWEEP_THRESHOLDS, {"thresholds": {"defect": 0.5}})
+    image = report["image"]
+    # at the manifest's 0.5: both defects found, the speck is the one false alarm
+    assert (image["tp"], image["tn"], image["fp"], image["fn"]) == (2, 2, 1, 0)
+    assert image["precision"] == pytest.approx(2 / 3)
+    assert image["false_alarm_rate"] == pytest.approx(1 / 3)
+    # scores: bright and speck P_BRIGHT, faint P_FAINT, good 0 -> AUROC = (0.5 + 1 + 1 + 0 + 1 + 1) / 6
+    assert image["auroc"] == pytest.approx(4.5 / 6)
+    scores = {(Path(o.path).parent.name, Path(o.path).name): o.score for o in outcomes}
+    assert scores[("ClassB", "faint.png")] == pytest.approx(P_FAINT, abs=2e-4)
+    assert scores[("ClassA", "bright.png")] == pytest.approx(P_BRIGHT, abs=2e-4)
+    # the masks are found exactly
+    assert report["pixel"] == {"defective_images": 2, "mean_iou": 1.0, "mean_dice": 1.0}
+    # per class
+    assert report["per_class"]["ClassA"]["image"]["fp"] == 0
+    assert report["per_class"]["ClassB"]["image"]["fp"] == 1
+    # sweep: the faint square is lost above its probability
+    by_threshold = {row["threshold"]: row for row in report["sweep"]}
+    assert (by_threshold[0.7]["tp"], by_threshold[0.7]["fn"]) == (2, 0)
+    assert (by_threshold[0.8]["tp"], by_threshold[0.8]["fn"], by_threshold[0.8]["fp"]) == (1, 1, 1)
+    assert rules.thresholds == (0.5,)
+
+
+def test_eval_command_chooses_and_records(known: tuple[Path, Path], tmp_path: Path) -> None:
+    package_dir, data = known
+    # given a cost rule where a missed defect costs ten false alarms
+    code = main(
+        [
+            "eval",
+            "--model",
+            str(package_dir),
+            "--dataset",
+            str(data),
+            "--quiet",
+            "--json",
+            str(tmp_path / "r.json"),
+            "--plot",
+            str(tmp_path / "pr.png"),
+            "--choose",
+            "cost:fp=1,fn=10",
+            "--record",
+            "tiny",
+        ]
+    )
+    assert code == 0
+    report = json.loads((tmp_path / "r.json").read_text())
+    # then every threshold up to P_FAINT costs one false alarm; the middle of 0.05..0.72 is chosen
+    assert report["chosen"]["fn"] == 0
+    assert 0.05 <= report["chosen"]["threshold"] <= P_FAINT
+    package = load_package(package_dir)  # hashes refreshed: still verifies
+    assert package.manifest.decision.thresholds["defect"] == report["chosen"]["threshold"]
+    assert package.manifest.evaluation["tiny"]["image"]["tp"] == 2
+    assert (tmp_path / "pr.png").stat().st_size > 1000

@@ -1,0 +1,33 @@
+"""Writing a chosen threshold and figures into a package keeps it verifiable; tampering is never re-blessed."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from edge_inspect.errors import ModelPackageError
+from edge_inspect.evaluation.update import update_manifest
+from edge_inspect.model.package import load_package
+from edge_inspect.training.card import CARD_MARKER, CARD_NAME, render_card
+from tests.helpers.tiny_model import make_tiny_package
+
+
+def test_threshold_and_figures_are_written_and_hashes_refreshed(tmp_path: Path) -> None:
+    root = make_tiny_package(tmp_path / "pkg", variants=("fp32",))
+    (root / CARD_NAME).write_text(render_card(load_package(root).manifest))
+    update_manifest(root, threshold=0.37)
+    update_manifest(root, evaluation={"test_fp32": {"images": 3}})
+    package = load_package(root)  # verifies every sha256
+    assert package.manifest.decision.thresholds == {"defect": 0.37}
+    assert package.manifest.evaluation == {"test_fp32": {"images": 3}}
+    card = (root / CARD_NAME).read_text()
+    assert card.startswith(CARD_MARKER)
+    assert "0.37" in card
+
+
+def test_a_tampered_package_is_refused_not_rehashed(tmp_path: Path) -> None:
+    root = make_tiny_package(tmp_path / "pkg", variants=("fp32",))
+    (root / "fp32" / "model.bin").write_bytes(b"not the weights")
+    with pytest.raises(ModelPackageError, match=r"fp32/model\.bin: sha256 mismatch"):
+        update_manifest(root, threshold=0.4)
