@@ -1,8 +1,10 @@
 """The composition root: the one module that imports every stage and wires them from config.
 
-Start order: model package -> engine -> publisher (connects in the background) -> source -> pipeline.
-Stop order (SIGTERM, SIGINT, or the replay's end): source stops -> in-flight frames drain -> PUBACKs are
-awaited -> ``offline`` is published -> engine and source close. All within ``runtime.shutdown_grace_s``.
+Start order: model package -> engine -> outbox -> publisher (connects in the background) -> source ->
+pipeline -> watchdog. Stop order (SIGTERM, SIGINT, the replay's end, or a watchdog out of restarts):
+STOPPING=1 -> source stops -> in-flight frames drain -> PUBACKs are awaited (what is not acknowledged
+stays in the outbox for the next start) -> ``offline`` is published -> engine and source close. All
+within ``runtime.shutdown_grace_s``. SIGHUP reloads the config file and applies ``decision.*`` live.
 """
 
 from __future__ import annotations
@@ -12,10 +14,11 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from types import FrameType
 
+import cv2
 import numpy as np
 import structlog
 
@@ -27,15 +30,19 @@ from edge_inspect.config.preprocess import Roi
 from edge_inspect.decision import decide, recipe_hash, resolve_rules, rules_summary, to_probabilities
 from edge_inspect.decision.rules import Rules
 from edge_inspect.engines import open_engine
+from edge_inspect.errors import EdgeInspectError
 from edge_inspect.metrics import CameraStateTracker, MetricsExporter, identity_of
 from edge_inspect.model import ModelPackage, load_package
 from edge_inspect.preprocess import Preprocessor, stitch
 from edge_inspect.publish.mqtt import MqttPublisher
+from edge_inspect.publish.outbox import open_outbox
 from edge_inspect.publish.tls import connection_security
 from edge_inspect.publish.topics import Topics
 from edge_inspect.runtime.inspector import FrameInspector
 from edge_inspect.runtime.pipeline import Pipeline, ResultFactory
+from edge_inspect.runtime.reload import config_change
 from edge_inspect.runtime.stats import Stats
+from edge_inspect.runtime.supervisor import Supervisor
 from edge_inspect.sinks.setup import image_saving
 from edge_inspect.sources import open_source
 from edge_inspect.types import (
@@ -125,11 +132,25 @@ def _expected_verdict(frame: Frame) -> Verdict | None:
 class App:
     """One inspection station: build from config, :meth:`run` until the source ends or a stop signal."""
 
-    def __init__(self, config: AppConfig, *, extra_sinks: Sequence[ResultSink] = ()) -> None:
+    def __init__(
+        self,
+        config: AppConfig,
+        *,
+        extra_sinks: Sequence[ResultSink] = (),
+        reload_config: Callable[[], AppConfig] | None = None,
+    ) -> None:
         self.config = config
+        if config.runtime.opencv_threads is not None:
+            # process-wide, before any stage runs: OpenCV's pool must not fight the engine for the cores
+            cv2.setNumThreads(config.runtime.opencv_threads)
         self.stats = Stats()
         self._stop = threading.Event()
+        self._reload_config = reload_config
+        """Reads the config file again (SIGHUP); None: the config did not come from a file."""
+        self._reload_requested = threading.Event()
         cache_dir = config.paths.cache_dir
+        # secrets and certificates first: a bad one stops the start before the model is compiled
+        mqtt_config, tls = connection_security(config.mqtt, count=self.stats.count)
         self.package = load_package(config.model.path)
         self.inspector, self.rules = build_inspector(
             self.package,
@@ -141,7 +162,7 @@ class App:
         )
         self.topics = Topics(config.mqtt.topic_prefix, config.station, config.camera)
         client_id = config.mqtt.client_id or f"edge-inspect-{config.station}-{config.camera}"
-        mqtt_config, tls = connection_security(config.mqtt, count=self.stats.count)  # secrets read here
+        self.outbox = open_outbox(config.outbox, config.paths.state_dir)
         self.publisher = MqttPublisher(
             mqtt_config,
             self.topics,
@@ -149,16 +170,22 @@ class App:
             client_id=client_id,
             version=__version__,
             tls=tls,
+            outbox=self.outbox,
+            window=config.outbox.max_inflight,
+            fallback_max_pending=config.outbox.fallback_max_pending,
+            keep_acked_s=config.outbox.keep_acked_s,
+            count=self.stats.count,
         )
         self.cameras = CameraStateTracker(self.publisher)  # remembers camera states for metrics
         self.source = open_source(config.source, config.camera, self.cameras)
-        make_result: ResultFactory = ResultBuilder(
+        self._builder = ResultBuilder(
             station=config.station,
             camera=config.camera,
             model=self.package.identity(config.model.variant),
             thresholds=rules_summary(self.rules),
             recipe=recipe_hash(self.rules),
         )
+        make_result: ResultFactory = self._builder
         # saved images: the path goes into the result before any sink sees it; writing is off-thread
         self.images = image_saving(
             config,
@@ -195,9 +222,22 @@ class App:
             queue_size=config.runtime.queue_size,
             drop_policy=config.source.drop_policy,
             max_errors_logged=config.runtime.max_frame_errors_logged,
+            tick_s=config.watchdog.tick_s,
+        )
+        self.supervisor = Supervisor(
+            config.watchdog,
+            self.pipeline,
+            open_engine=lambda: open_engine(config.engine, self.package, config.model.variant, cache_dir),
+            on_fatal=self.request_stop,
+            count=self.stats.count,
         )
         self.stats.gauges["mqtt.pending"] = self.publisher.pending
         self.stats.gauges["mqtt.connected"] = lambda: float(self.publisher.connected)
+        if self.outbox is not None:
+            self.stats.gauges["outbox.depth"] = self.outbox.depth
+            self.stats.gauges["outbox.bytes"] = self.outbox.size_bytes
+            self.stats.gauges["outbox.oldest_age_s"] = self.outbox.oldest_age_s
+            self.stats.gauges["outbox.full"] = lambda: float(self.publisher.full_alarm.active)
 
     def request_stop(self, *_args: object) -> None:
         """Ask the daemon to stop (signal handler safe): frames in flight are still published."""
@@ -213,6 +253,41 @@ class App:
 
         signal.signal(signal.SIGTERM, handler)
         signal.signal(signal.SIGINT, handler)
+        signal.signal(signal.SIGHUP, lambda _signum, _frame: self._reload_requested.set())
+
+    def reload(self) -> bool:
+        """SIGHUP: read the config again; apply ``decision.*`` between two frames, report the rest.
+
+        An invalid file changes nothing (every bad field is logged). Returns True when new rules apply.
+        """
+        if self._reload_config is None:
+            log.warning("reload ignored: the config did not come from a file")
+            return False
+        try:
+            reloaded = self._reload_config()
+        except EdgeInspectError as exc:
+            problems = getattr(exc, "problems", [str(exc)])
+            log.error("config reload refused; the running rules stay", problems=problems)
+            return False
+        change = config_change(self.config, reloaded)
+        if change.restart:
+            log.warning("config changes that need a restart were not applied", sections=list(change.restart))
+        if not change.live:
+            log.info("config reloaded: decision rules unchanged")
+            return False
+        manifest = self.package.manifest
+        try:
+            rules = resolve_rules(manifest.decision, manifest.output, reloaded.decision)
+        except EdgeInspectError as exc:
+            log.error("new decision rules refused; the running rules stay", error=str(exc))
+            return False
+        builder = replace(self._builder, thresholds=rules_summary(rules), recipe=recipe_hash(rules))
+        make_result = self.images.wrap(builder) if self.images is not None else builder
+        self.pipeline.swap_decision(make_finish(self.package, rules), make_result)
+        log.warning("decision rules reloaded", old_recipe=self._builder.recipe, new_recipe=builder.recipe)
+        self.rules, self._builder = rules, builder
+        self.config = self.config.model_copy(update={"decision": reloaded.decision})
+        return True
 
     def _stats_loop(self) -> None:
         interval = self.config.mqtt.stats_interval_s
@@ -238,14 +313,19 @@ class App:
         self.publisher.start()
         self.source.open()
         self.pipeline.start()
+        self.supervisor.start()
         threading.Thread(target=self._stats_loop, name="stats", daemon=True).start()
         while not self.pipeline.done.is_set() and not self._stop.is_set():
             self.pipeline.done.wait(0.2)
+            if self._reload_requested.is_set():
+                self._reload_requested.clear()
+                self.reload()
         return self._shutdown()
 
     def _shutdown(self) -> int:
         grace = self.config.runtime.shutdown_grace_s
         deadline = time.monotonic() + grace
+        self.supervisor.stopping()
         self.pipeline.stop()
         drained = self.pipeline.join(max(0.0, deadline - time.monotonic()))
         if self.images is not None and not self.images.close(max(0.5, deadline - time.monotonic())):
@@ -254,7 +334,7 @@ class App:
         snapshot = self.stats.snapshot()
         self.publisher.publish_stats(snapshot)
         self.publisher.close(timeout=max(0.5, deadline - time.monotonic()))
-        self.inspector.engine.close()
+        self.pipeline.inspector.engine.close()  # the current engine: the watchdog may have replaced it
         self.source.close()
         counters = snapshot["counters"]
         log.info(
@@ -268,4 +348,6 @@ class App:
             log.warning("shutdown grace ran out", drained=drained, all_acknowledged=acked, grace_s=grace)
         if self.metrics is not None:
             self.metrics.close()
-        return 0
+        if self.supervisor.fatal_reason is not None:
+            log.error("exiting for a fresh start", reason=self.supervisor.fatal_reason)
+        return self.supervisor.exit_code

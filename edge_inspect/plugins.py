@@ -1,4 +1,4 @@
-"""Load a plug-in implementation named ``"package.module:Class"`` by a config model's ``plugin`` class variable.
+"""Load the plug-in ``"package.module:Class"`` named by a config model's ``plugin`` class variable.
 
 Imports happen only when a plug-in is used, so a station without pypylon or TensorRT never imports them.
 

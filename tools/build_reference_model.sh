@@ -13,7 +13,7 @@ RULE=${CHOOSE_RULE:-precision>=0.995}
 
 started=$(date +%s)
 [ -f "$DATA/dataset.json" ] || edge-inspect dataset "$DATA" --seed 2007
-edge-inspect train --dataset "$DATA" --out "$RUN" --epochs 7 --steps 300 --patience 3 --seed 0
+edge-inspect train --dataset "$DATA" --out "$RUN" --epochs 6 --steps 250 --patience 3 --seed 0
 minutes=$(( ($(date +%s) - started) / 60 ))
 edge-inspect export --checkpoint "$RUN/best.pt" --dataset "$DATA" --out "$PACKAGE" \
     --wall-time "${minutes} min for data + training on $(nproc) CPU cores" \

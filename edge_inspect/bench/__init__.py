@@ -7,8 +7,21 @@ broker, a frame counted at its PUBACK; (c) a naive sequential loop; (d) the daem
 rate; (e) the daemon for a long time, for the RSS trend.
 """
 
-from edge_inspect.bench.figures import LatencySummary, RssTrend, ratio, rss_trend, steady_fps, summarize_latencies
-from edge_inspect.bench.report import BenchReport, ModeResult, TargetCheck, build_report, format_text, report_json
+from edge_inspect.bench.figures import (
+    LatencySummary,
+    RssTrend,
+    ratio,
+    rss_trend,
+    steady_fps,
+    summarize_latencies,
+)
+from edge_inspect.bench.render import format_text, report_json
+from edge_inspect.bench.report import (
+    BenchReport,
+    ModeResult,
+    TargetCheck,
+    build_report,
+)
 from edge_inspect.bench.runner import BenchOptions, run_bench
 
 __all__ = [

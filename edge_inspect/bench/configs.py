@@ -110,5 +110,7 @@ def naive_engine_config(engine: Any) -> Any:
     leaves cores idle. Other engines keep their settings.
     """
     if isinstance(engine, OpenVINOEngineConfig):
-        return engine.model_copy(update={"performance_hint": "LATENCY", "num_requests": 1, "num_streams": None})
+        return engine.model_copy(
+            update={"performance_hint": "LATENCY", "num_requests": 1, "num_streams": None}
+        )
     return engine

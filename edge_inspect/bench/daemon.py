@@ -13,6 +13,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from edge_inspect.app import App
 from edge_inspect.bench.completions import Completions, Measured
 from edge_inspect.bench.figures import RssTrend, rss_trend
 from edge_inspect.bench.resources import RssSampler
@@ -105,8 +106,6 @@ def run_daemon(
     ``probe`` reads the broker's CPU seconds at the measured window's edges; ``rss_every_s`` samples
     this process's RSS for the long-run trend (from the end of the warm-up to the end of the run).
     """
-    from edge_inspect.app import App
-
     completions = Completions(warmup, expected=expected, probe=probe)
     recorder = AckRecorder(completions)
     app = App(config, extra_sinks=[recorder])

@@ -18,10 +18,12 @@ from pathlib import Path
 from typing import Any
 
 import numpy.typing as npt
+import openvino as ov
 
 from edge_inspect.bench.completions import Completions, Measured
 from edge_inspect.config.engines import OpenVINOEngineConfig
 from edge_inspect.engines import open_engine
+from edge_inspect.engines.ov_load import load_model
 from edge_inspect.errors import EngineError
 from edge_inspect.model.package import ModelPackage
 from edge_inspect.types import FloatArray
@@ -48,10 +50,6 @@ def run_openvino(
     cache_dir: Path | None = None,
 ) -> tuple[Measured, dict[str, Any]]:
     """Run ``frames`` frames' worth of requests on the raw compiled model; returns figures and settings."""
-    import openvino as ov
-
-    from edge_inspect.engines.ov_load import load_model
-
     loaded = load_model(config, package, variant, cache_dir)
     rows = loaded.input_spec.shape[0]
     per_frame = requests_per_frame(tensors[0].shape[0], rows)
@@ -117,7 +115,7 @@ def run_engine(
     variant: str | None = None,
     cache_dir: Path | None = None,
 ) -> Measured:
-    """``frames`` pre-made frame tensors through the Engine Protocol (``submit``), as the pipeline calls it."""
+    """``frames`` pre-made frame tensors through the Engine Protocol's ``submit``, as the pipeline does."""
     engine = open_engine(config, package, variant, cache_dir)
     done = Completions(warmup, expected=frames)
     failures: list[BaseException] = []

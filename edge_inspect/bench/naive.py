@@ -3,7 +3,7 @@
 Read a frame (the same in-memory replay), preprocess, infer, decide, build the same result, publish it
 with a plain paho client at the config's QoS and wait for the PUBACK, then take the next frame. It uses
 the daemon's own preprocessing, engine and decision code, so the difference to (b) is the pipelining
-alone; the engine is set up for one request at a time (see :func:`~edge_inspect.bench.configs.naive_engine_config`).
+alone; the engine is set up for one request at a time (see ``configs.naive_engine_config``).
 """
 
 from __future__ import annotations
@@ -12,25 +12,33 @@ import time
 import uuid
 from typing import Any
 
+import cv2
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 
+from edge_inspect.app import ResultBuilder, build_inspector
 from edge_inspect.bench.completions import Completions, Measured
 from edge_inspect.bench.quiet import QuietStatus
 from edge_inspect.config import AppConfig
 from edge_inspect.config.mqtt import MqttConfig
+from edge_inspect.decision import recipe_hash, rules_summary
 from edge_inspect.errors import EdgeInspectError, PublishError
 from edge_inspect.model.package import ModelPackage
+from edge_inspect.publish.credentials import with_password
+from edge_inspect.publish.payload import encode, result_payload
+from edge_inspect.publish.tls import tls_setup
+from edge_inspect.publish.topics import Topics
+from edge_inspect.sources import open_source
 from edge_inspect.types import Verdict
 
 _CONNECT_TIMEOUT_S = 10.0
 _PUBACK_TIMEOUT_S = 30.0
+_OPENCV_DEFAULT = -1
+"""``cv2.setNumThreads(-1)``: back to OpenCV's own default (one thread per core)."""
 
 
 def connect(config: MqttConfig, client_id: str) -> mqtt.Client:
     """A plain paho client, connected (credentials and TLS as the config says), its loop running."""
-    from edge_inspect.publish.credentials import with_password
-
     config = with_password(config)
     client = mqtt.Client(
         CallbackAPIVersion.VERSION2,
@@ -41,8 +49,6 @@ def connect(config: MqttConfig, client_id: str) -> mqtt.Client:
         password = config.password.get_secret_value() if config.password is not None else None
         client.username_pw_set(config.username, password)
     if config.tls is not None:
-        from edge_inspect.publish.tls import tls_setup
-
         tls_setup(config.tls)(client)
     try:
         client.connect(config.host, config.port, keepalive=config.keepalive_s)
@@ -70,12 +76,7 @@ def run_naive(
     probe: Any = None,
 ) -> tuple[Measured, int]:
     """Run ``config.source`` (a replay from memory) through the sequential loop; returns figures, errors."""
-    from edge_inspect.app import ResultBuilder, build_inspector
-    from edge_inspect.decision import recipe_hash, rules_summary
-    from edge_inspect.publish.payload import encode, result_payload
-    from edge_inspect.publish.topics import Topics
-    from edge_inspect.sources import open_source
-
+    cv2.setNumThreads(_OPENCV_DEFAULT)  # a hand-written loop leaves OpenCV as it comes (the daemon may not)
     inspector, rules = build_inspector(
         package,
         engine_config,

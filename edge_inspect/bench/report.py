@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Literal
+
+import numpy as np
 
 from edge_inspect.bench.figures import LatencySummary, RssTrend, ratio
 from edge_inspect.bench.resources import Usage
@@ -56,10 +58,34 @@ class ModeResult:
     """CPU of the broker process over the mode, when the bench started it (so it can be read)."""
     rss: RssTrend | None = None
     notes: tuple[str, ...] = ()
+    round_cpu_ms: tuple[float, ...] = ()
+    """CPU ms per frame of every round, when the mode ran in several (see :func:`pick_median`)."""
 
     @property
     def title(self) -> str:
         return TITLES.get(self.mode, self.mode)
+
+    @property
+    def cpu_ms_per_frame(self) -> float:
+        """CPU time this process spent per frame in the measured window, ms (NaN when not measured).
+
+        Unlike fps it moves little when other work shares the machine, so it is the figure to compare
+        on a busy machine (see :func:`ratios`); over several rounds, their median.
+        """
+        if self.round_cpu_ms:
+            return (
+                float(np.nanmedian(self.round_cpu_ms))
+                if any(map(math.isfinite, self.round_cpu_ms))
+                else math.nan
+            )
+        return self.own_cpu_ms_per_frame
+
+    @property
+    def own_cpu_ms_per_frame(self) -> float:
+        """CPU ms per frame of this run alone (ignoring other rounds)."""
+        if self.usage is None:
+            return math.nan
+        return ratio(self.usage.cpu_pct * 10.0, self.fps)
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,11 +115,18 @@ def _by_mode(modes: Sequence[ModeResult]) -> dict[str, ModeResult]:
 
 
 def ratios(modes: Sequence[ModeResult]) -> dict[str, float]:
-    """``b/a`` (daemon over engine) and ``b/c`` (daemon over naive loop) fps, for the modes that ran."""
+    """``b/a`` (daemon over engine) and ``b/c`` (daemon over naive loop) fps, for the modes that ran.
+
+    ``b/a by CPU cost`` is the engine's CPU time per frame over the daemon's: what b/a comes to on a
+    machine with nothing else running, when both keep every core busy (an upper bound otherwise). On a
+    shared machine the fps ratio is skewed, because the scheduler shares cores per thread and the
+    daemon has more threads than the engine alone; CPU time per frame is not.
+    """
     found = _by_mode(modes)
     out: dict[str, float] = {}
     if DAEMON in found and ENGINE in found:
         out["b/a"] = ratio(found[DAEMON].fps, found[ENGINE].fps)
+        out["b/a by CPU cost"] = ratio(found[ENGINE].cpu_ms_per_frame, found[DAEMON].cpu_ms_per_frame)
     if DAEMON in found and NAIVE in found:
         out["b/c"] = ratio(found[DAEMON].fps, found[NAIVE].fps)
     if WRAPPER in found and ENGINE in found:
@@ -161,122 +194,26 @@ def check_targets(modes: Sequence[ModeResult]) -> tuple[TargetCheck, ...]:
     return tuple(checks)
 
 
+def pick_median(rounds: Sequence[ModeResult]) -> ModeResult:
+    """The round with the median fps (the lower middle one of an even count), noting the spread.
+
+    Rounds of one mode interleave with the other modes', so a burst of other work on the machine hits
+    every mode alike; the median round is what the report shows.
+    """
+    if not rounds:
+        msg = "pick_median needs at least one round"
+        raise ValueError(msg)
+    if len(rounds) == 1:
+        return rounds[0]
+    ordered = sorted(rounds, key=lambda r: -math.inf if math.isnan(r.fps) else r.fps)
+    chosen = ordered[(len(ordered) - 1) // 2]
+    spread = ", ".join("-" if math.isnan(r.fps) else f"{r.fps:.2f}" for r in rounds)
+    cpu = tuple(r.own_cpu_ms_per_frame for r in rounds)
+    cpu_spread = ", ".join("-" if math.isnan(c) else f"{c:.1f}" for c in cpu)
+    note = f"median of {len(rounds)} rounds: fps ({spread}), CPU ms/frame ({cpu_spread})"
+    return replace(chosen, notes=(*chosen.notes, note), round_cpu_ms=cpu)
+
+
 def build_report(header: Mapping[str, Any], modes: Sequence[ModeResult]) -> BenchReport:
     ordered = sorted(modes, key=lambda m: list(TITLES).index(m.mode) if m.mode in TITLES else len(TITLES))
     return BenchReport(dict(header), tuple(ordered), ratios(ordered), check_targets(ordered))
-
-
-# ------------------------------------------------------------------------------------------------ text
-
-
-def _num(value: float | None, digits: int = 1) -> str:
-    if value is None or math.isnan(value):
-        return "-"
-    return f"{value:.{digits}f}"
-
-
-_COLUMNS = ("mode", "frames", "fps", "p50 ms", "p95 ms", "p99 ms", "CPU %", "RSS MB", "load1")
-_WIDTHS = (24, 7, 8, 8, 8, 8, 7, 7, 6)
-
-
-def _row(cells: Sequence[str]) -> str:
-    first = cells[0].ljust(_WIDTHS[0])
-    rest = (c.rjust(w) for c, w in zip(cells[1:], _WIDTHS[1:], strict=True))
-    return " ".join((first, *rest)).rstrip()
-
-
-def _mode_row(m: ModeResult) -> str:
-    usage = m.usage
-    return _row(
-        (
-            m.title,
-            str(m.measured),
-            _num(m.fps, 2),
-            _num(m.latency.p50),
-            _num(m.latency.p95),
-            _num(m.latency.p99),
-            _num(usage.cpu_pct, 0) if usage else "-",
-            _num(usage.rss_end_mb, 0) if usage else "-",
-            _num(usage.load1, 2) if usage else "-",
-        )
-    )
-
-
-def _mode_notes(m: ModeResult) -> list[str]:
-    notes = []
-    if m.offered_fps is not None:
-        notes.append(f"offered {m.offered_fps:.2f} fps")
-    if m.failed:
-        notes.append(f"{m.failed} frames failed or unacknowledged")
-    if m.broker_cpu_pct is not None:
-        notes.append(f"broker CPU {m.broker_cpu_pct:.0f} %")
-    if m.rss is not None:
-        r = m.rss
-        notes.append(
-            f"RSS {r.start_mb:.0f} -> {r.end_mb:.0f} MB (max {r.max_mb:.0f}), {r.growth_pct:+.2f} %, "
-            f"{r.slope_mb_per_h:+.1f} MB/h over {r.span_s / 60:.1f} min, {r.samples} samples"
-        )
-    notes.extend(m.notes)
-    return [f"    {m.title}: {'; '.join(notes)}"] if notes else []
-
-
-def _target_line(t: TargetCheck) -> str:
-    verdict = {True: "met", False: "NOT MET", None: "not measured"}[t.met]
-    value = f"{_num(t.value, 3 if not t.unit else 1)}{' ' + t.unit if t.unit else ''}"
-    limit = f"{_num(t.limit, 2 if not t.unit else 1)}{' ' + t.unit if t.unit else ''}"
-    note = f" ({t.note})" if t.note else ""
-    return f"  {t.name}: {value} {t.op} {limit}: {verdict}{note}"
-
-
-def format_text(report: BenchReport) -> str:
-    """The report as a fixed-width table with its header, ratios and targets."""
-    lines = [f"edge-inspect bench  {report.header.get('started_at', '')}".rstrip()]
-    for key in ("machine", "model", "engine", "threads", "broker", "frames"):
-        if key in report.header:
-            lines.append(f"{key:<9} {report.header[key]}")
-    lines += ["", _row(_COLUMNS)]
-    lines += [_mode_row(m) for m in report.modes]
-    notes = [line for m in report.modes for line in _mode_notes(m)]
-    if notes:
-        lines += ["", "notes", *notes]
-    lines.append("")
-    lines.append(
-        "latency: (a) per infer request; (b), (c), (d), (e) from frame release to its PUBACK. "
-        "CPU % of one core (this process). fps over the frames after the warm-up."
-    )
-    if report.ratios:
-        lines.append("ratios    " + "   ".join(f"{k} {_num(v, 3)}" for k, v in report.ratios.items()))
-    lines.append("targets")
-    lines += [_target_line(t) for t in report.targets]
-    return "\n".join(lines)
-
-
-# ------------------------------------------------------------------------------------------------ JSON
-
-
-def _clean(value: Any) -> Any:
-    """NaN -> None all the way down: JSON has no NaN."""
-    if isinstance(value, float) and math.isnan(value):
-        return None
-    if isinstance(value, dict):
-        return {k: _clean(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_clean(v) for v in value]
-    return value
-
-
-def report_json(report: BenchReport) -> dict[str, Any]:
-    """The same figures as :func:`format_text`, as plain JSON-ready data (NaN becomes null)."""
-    modes = []
-    for m in report.modes:
-        data = asdict(m)
-        data["title"] = m.title
-        modes.append(data)
-    return _clean(
-        {
-            "header": dict(report.header),
-            "modes": modes,
-            "ratios": dict(report.ratios),
-            "targets": [asdict(t) for t in report.targets],
-        }
-    )

@@ -7,11 +7,12 @@ hand-written loop would not have; every mode builds its own engine, so none inhe
 
 from __future__ import annotations
 
+import functools
 import math
 import tempfile
 from collections.abc import Callable, Sequence
 from contextlib import ExitStack
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -36,7 +37,7 @@ from edge_inspect.config import AppConfig
 from edge_inspect.config.engines import OpenVINOEngineConfig
 from edge_inspect.engines import ResolvableEngineConfig
 from edge_inspect.errors import ConfigError
-from edge_inspect.model import load_package
+from edge_inspect.model import ModelPackage, load_package
 from edge_inspect.sources.replay import find_files
 
 DEFAULT_MODES = (rep.ENGINE, rep.DAEMON, rep.NAIVE)
@@ -58,6 +59,7 @@ class BenchOptions:
     rss_every_s: float = 10.0
     broker: str = "config"
     samples: Path | None = None
+    repeat: int = 1
 
     def problems(self) -> list[str]:
         out = []
@@ -75,6 +77,8 @@ class BenchOptions:
             out.append(f"--rate {self.rate}: must be > 0 fps")
         if self.duration_s is not None and self.duration_s <= 0:
             out.append(f"--duration {self.duration_s}: must be > 0 seconds")
+        if self.repeat < 1:
+            out.append(f"--repeat {self.repeat}: must be >= 1")
         if self.broker not in ("config", "mosquitto"):
             out.append(f"--broker {self.broker!r}: 'config' or 'mosquitto'")
         return out
@@ -100,21 +104,45 @@ def _result(mode: str, m: Measured, **extra: Any) -> rep.ModeResult:
     )
 
 
-def run_bench(config: AppConfig, options: BenchOptions, progress: Progress = lambda _m: None) -> rep.BenchReport:
+@dataclass
+class _Context:
+    """What every mode of one invocation shares."""
+
+    config: AppConfig
+    package: ModelPackage
+    options: BenchOptions
+    images: str
+    scratch: Path
+    broker_at: tuple[str, int] | None
+    probe: Callable[[], float | None] | None
+    frames: int
+    passes: int
+    tensors: list[Any] = field(default_factory=list)
+    engine_settings: dict[str, Any] = field(default_factory=dict)
+
+    def configured(self, name: str, *, passes: int, fps: float = 0.0) -> AppConfig:
+        source = replay_source(self.config, self.images, passes=passes, fps=fps)
+        return bench_config(self.config, source, self.scratch / name, self.broker_at)
+
+    @property
+    def engine(self) -> Any:
+        return self.config.engine
+
+
+def run_bench(
+    config: AppConfig, options: BenchOptions, progress: Progress = lambda _m: None
+) -> rep.BenchReport:
     """Run the chosen modes and return the report (its text and JSON forms are in :mod:`report`)."""
     problems = options.problems()
     if problems:
         raise ConfigError(problems)
-    started_at = datetime.now(timezone.utc).isoformat(timespec="seconds")  # noqa: UP017 (py3.10)
+    started_at = datetime.now(timezone.utc).isoformat(timespec="seconds")
     load_at_start = load1()
-    engine = resolve_engine(config.engine)
-    config = config.model_copy(update={"engine": engine})
+    config = config.model_copy(update={"engine": resolve_engine(config.engine)})
     package = load_package(config.model.path)
     images = samples_path(config, options.samples)
-    files = len(find_files(images, replay_source(config, images, passes=1).extensions)[0]) or 1
-    results: list[rep.ModeResult] = []
-    header: dict[str, Any] = {"started_at": started_at}
-
+    files = len(find_files(images, replay_source(config, images, passes=1).extensions)[0])
+    passes = passes_for(options.frames, files)
     with ExitStack() as stack:
         broker_at, probe, broker_text = None, None, f"{config.mqtt.host}:{config.mqtt.port} (from the config)"
         if options.broker == "mosquitto":
@@ -123,66 +151,79 @@ def run_bench(config: AppConfig, options: BenchOptions, progress: Progress = lam
             probe = (lambda: process_cpu_s(pid)) if pid is not None else None
             broker_text = f"mosquitto {local.host}:{local.port} (started by the bench, {local.executable})"
         scratch = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="edge-inspect-bench-")))
-
-        def configured(name: str, *, passes: int, fps: float = 0.0) -> AppConfig:
-            source = replay_source(config, images, passes=passes, fps=fps)
-            return bench_config(config, source, scratch / name, broker_at)
-
-        passes = passes_for(options.frames, files)
-        frames = passes * files
-        engine_settings: dict[str, Any] = {"type": engine.type}
-        if rep.ENGINE in options.modes or rep.WRAPPER in options.modes:
-            progress("preparing input tensors")
-            tensors = frame_tensors(configured("tensors", passes=1), package)
-        if rep.ENGINE in options.modes:
-            progress("(a) engine alone")
-            if isinstance(engine, OpenVINOEngineConfig):
-                measured, settings = run_openvino(
-                    engine, package, tensors, frames=frames, warmup=options.warmup,
-                    variant=config.model.variant, cache_dir=config.paths.cache_dir,
-                )  # fmt: skip
-                engine_settings.update(settings)
-            else:
-                measured = run_engine(
-                    engine, package, tensors, frames=frames, warmup=options.warmup,
-                    variant=config.model.variant, cache_dir=config.paths.cache_dir,
-                )  # fmt: skip
-            results.append(_result(rep.ENGINE, measured))
-        if rep.WRAPPER in options.modes:
-            progress("(a') engine wrapper")
-            measured = run_engine(
-                engine, package, tensors, frames=frames, warmup=options.warmup,
-                variant=config.model.variant, cache_dir=config.paths.cache_dir,
-            )  # fmt: skip
-            results.append(_result(rep.WRAPPER, measured))
-        if rep.NAIVE in options.modes:
-            progress("(c) naive loop")
-            measured, errors = run_naive(
-                configured("naive", passes=passes), package, naive_engine_config(engine),
-                warmup=options.warmup, expected=frames, probe=probe,
-            )  # fmt: skip
-            results.append(_result(rep.NAIVE, measured, failed=errors))
-        if rep.DAEMON in options.modes:
-            progress("(b) daemon")
-            results.append(_daemon(rep.DAEMON, configured("daemon", passes=passes), options, frames, probe))
+        ctx = _Context(config, package, options, images, scratch, broker_at, probe, passes * files, passes)
+        ctx.engine_settings["type"] = config.engine.type
+        rounds: dict[str, list[rep.ModeResult]] = {}
+        for number in range(options.repeat):
+            label = f"round {number + 1}/{options.repeat}: " if options.repeat > 1 else ""
+            for result in _round(ctx, functools.partial(_labelled, progress, label)):
+                rounds.setdefault(result.mode, []).append(result)
+        results = [rep.pick_median(r) for r in rounds.values()]
         rate = _fixed_rate(options, results)
         if rate is not None:
             progress(f"(d) daemon at {rate:.2f} fps")
-            cfg = configured("load", passes=passes, fps=rate)
-            results.append(_daemon(rep.LOAD, cfg, options, frames, probe))
+            cfg = ctx.configured("load", passes=passes, fps=rate)
+            results.append(_daemon(rep.LOAD, cfg, options, frames=ctx.frames, probe=probe))
         if options.duration_s is not None:
             progress(f"(e) daemon for {options.duration_s:.0f} s")
-            cfg = configured("soak", passes=0, fps=rate or 0.0)
-            results.append(_daemon(rep.SOAK, cfg, options, None, probe, options.duration_s))
+            cfg = ctx.configured("soak", passes=0, fps=rate or 0.0)
+            results.append(
+                _daemon(rep.SOAK, cfg, options, frames=None, probe=probe, duration_s=options.duration_s)
+            )
+    header = _header(ctx, broker_text, load_at_start)
+    return rep.build_report({"started_at": started_at, **header}, results)
 
-    header.update(_header(config, package, engine_settings, broker_text, options, frames, load_at_start))
-    return rep.build_report(header, results)
+
+def _round(ctx: _Context, progress: Progress) -> list[rep.ModeResult]:
+    """(a), (a'), (c), (b) once each, in that order (see the module doc for why (c) precedes (b))."""
+    options, results = ctx.options, []
+    if (rep.ENGINE in options.modes or rep.WRAPPER in options.modes) and not ctx.tensors:
+        progress("preparing input tensors")
+        ctx.tensors = frame_tensors(ctx.configured("tensors", passes=1), ctx.package)
+    if rep.ENGINE in options.modes:
+        progress("(a) engine alone")
+        if isinstance(ctx.engine, OpenVINOEngineConfig):
+            measured, settings = run_openvino(
+                ctx.engine, ctx.package, ctx.tensors, frames=ctx.frames, warmup=options.warmup,
+                variant=ctx.config.model.variant, cache_dir=ctx.config.paths.cache_dir,
+            )  # fmt: skip
+            ctx.engine_settings.update(settings)
+        else:
+            measured = _through_wrapper(ctx)
+        results.append(_result(rep.ENGINE, measured))
+    if rep.WRAPPER in options.modes:
+        progress("(a') engine wrapper")
+        results.append(_result(rep.WRAPPER, _through_wrapper(ctx)))
+    if rep.NAIVE in options.modes:
+        progress("(c) naive loop")
+        measured, errors = run_naive(
+            ctx.configured("naive", passes=ctx.passes), ctx.package, naive_engine_config(ctx.engine),
+            warmup=options.warmup, expected=ctx.frames, probe=ctx.probe,
+        )  # fmt: skip
+        results.append(_result(rep.NAIVE, measured, failed=errors))
+    if rep.DAEMON in options.modes:
+        progress("(b) daemon")
+        cfg = ctx.configured("daemon", passes=ctx.passes)
+        results.append(_daemon(rep.DAEMON, cfg, options, frames=ctx.frames, probe=ctx.probe))
+    return results
+
+
+def _labelled(progress: Progress, label: str, message: str) -> None:
+    progress(label + message)
+
+
+def _through_wrapper(ctx: _Context) -> Measured:
+    return run_engine(
+        ctx.engine, ctx.package, ctx.tensors, frames=ctx.frames, warmup=ctx.options.warmup,
+        variant=ctx.config.model.variant, cache_dir=ctx.config.paths.cache_dir,
+    )  # fmt: skip
 
 
 def _daemon(
     mode: str,
     config: AppConfig,
     options: BenchOptions,
+    *,
     frames: int | None,
     probe: Callable[[], float | None] | None,
     duration_s: float | None = None,
@@ -196,7 +237,9 @@ def _daemon(
         probe=probe,
     )
     offered = run.offered_fps if config.source.fps > 0 else None  # type: ignore[union-attr]
-    return _result(mode, run.measured, failed=run.errors + run.unacknowledged, offered_fps=offered, rss=run.rss)
+    return _result(
+        mode, run.measured, failed=run.errors + run.unacknowledged, offered_fps=offered, rss=run.rss
+    )
 
 
 def _fixed_rate(options: BenchOptions, results: Sequence[rep.ModeResult]) -> float | None:
@@ -210,33 +253,28 @@ def _fixed_rate(options: BenchOptions, results: Sequence[rep.ModeResult]) -> flo
     return options.load * engine.fps
 
 
-def _header(
-    config: AppConfig,
-    package: Any,
-    engine: dict[str, Any],
-    broker: str,
-    options: BenchOptions,
-    frames: int,
-    load_at_start: float,
-) -> dict[str, Any]:
+def _header(ctx: _Context, broker: str, load_at_start: float) -> dict[str, Any]:
     host = machine()
-    identity = package.identity(config.model.variant)
+    config, options, engine = ctx.config, ctx.options, ctx.engine_settings
+    identity = ctx.package.identity(config.model.variant)
     settings = ", ".join(f"{k} {v}" for k, v in engine.items() if k not in ("type", "execution_devices"))
     threads = getattr(config.runtime, "opencv_threads", None)
+    rounds = f"; {options.repeat} interleaved rounds, the median shown" if options.repeat > 1 else ""
     return {
         "machine": f"{host['cores']} cores ({host['cpu_model']}), load average {load_at_start:.2f} at start",
         "cores": host["cores"],
         "load_at_start": load_at_start,
-        "model": f"{identity.name} {identity.version}, variant {identity.variant} ({package.root})",
-        "engine": f"{engine.get('type', config.engine.type)}: {settings}" if settings else config.engine.type,
+        "model": f"{identity.name} {identity.version}, variant {identity.variant} ({ctx.package.root})",
+        "engine": f"{engine['type']}: {settings}" if settings else engine["type"],
         "engine_settings": engine,
         "threads": f"OpenCV {threads if threads is not None else 'default'} (runtime.opencv_threads)",
         "broker": f"{broker}, MQTT {config.mqtt.protocol}, QoS {config.mqtt.qos}",
-        "frames": f"{frames} per mode, the first {options.warmup} left out (warm-up)"
+        "frames": f"{ctx.frames} per mode, the first {options.warmup} left out (warm-up){rounds}"
         + (f"; long run {options.duration_s:.0f} s" if options.duration_s else ""),
         "options": {
-            "frames": frames,
+            "frames": ctx.frames,
             "warmup": options.warmup,
+            "repeat": options.repeat,
             "modes": list(options.modes),
             "load": options.load,
             "rate": options.rate,

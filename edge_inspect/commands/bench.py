@@ -23,31 +23,91 @@ def add_parser(subparsers: Any) -> None:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--config", required=True, help="station YAML config (model, engine, broker)")
-    parser.add_argument("--frames", type=int, default=200,
-                        help="frames per mode, rounded up to whole passes over the images (default 200)")
-    parser.add_argument("--warmup", type=int, default=20,
-                        help="first frames of each mode left out of the figures (default 20)")
-    parser.add_argument("--modes", default="engine,daemon,naive",
-                        help="comma-separated: engine (a), wrapper (a': the engine through its "
-                        "Python wrapper), daemon (b), naive (c); default engine,daemon,naive")
-    parser.add_argument("--load", type=float, default=None, metavar="FRACTION",
-                        help="add mode (d): the daemon fed at FRACTION of (a)'s fps, e.g. 0.8")
-    parser.add_argument("--rate", type=float, default=None, metavar="FPS",
-                        help="add mode (d) at a fixed FPS instead of a fraction of (a)")
-    parser.add_argument("--duration", type=float, default=None, metavar="SECONDS",
-                        help="add mode (e): the daemon for SECONDS (at the --load/--rate when given), "
-                        "RSS sampled for its growth; the RSS target is stated for 1800")
-    parser.add_argument("--rss-every", type=float, default=10.0, metavar="SECONDS",
-                        help="RSS sampling period of mode (e) (default 10)")
-    parser.add_argument("--broker", choices=("config", "mosquitto"), default="config",
-                        help="'config': the broker at mqtt.host/port; 'mosquitto': start a mosquitto "
-                        "on a free loopback port for the bench (default config)")
-    parser.add_argument("--samples", type=Path, default=None, metavar="DIR",
-                        help="images to replay (default: the config's replay source.path)")
-    parser.add_argument("--json", dest="json_path", type=Path, default=None, metavar="FILE",
-                        help="also write the report as JSON")
-    parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
-                        help="override a config field, e.g. --set engine.num_requests=4 (repeatable)")
+    parser.add_argument(
+        "--frames",
+        type=int,
+        default=200,
+        help="frames per mode, rounded up to whole passes over the images (default 200)",
+    )
+    parser.add_argument(
+        "--warmup",
+        type=int,
+        default=20,
+        help="first frames of each mode left out of the figures (default 20)",
+    )
+    parser.add_argument(
+        "--modes",
+        default="engine,daemon,naive",
+        help="comma-separated: engine (a), wrapper (a': the engine through its "
+        "Python wrapper), daemon (b), naive (c); default engine,daemon,naive",
+    )
+    parser.add_argument(
+        "--repeat",
+        type=int,
+        default=1,
+        metavar="N",
+        help="run (a), (c), (b) N times interleaved and show each mode's median round: "
+        "steadier figures on a machine shared with other work (default 1)",
+    )
+    parser.add_argument(
+        "--load",
+        type=float,
+        default=None,
+        metavar="FRACTION",
+        help="add mode (d): the daemon fed at FRACTION of (a)'s fps, e.g. 0.8",
+    )
+    parser.add_argument(
+        "--rate",
+        type=float,
+        default=None,
+        metavar="FPS",
+        help="add mode (d) at a fixed FPS instead of a fraction of (a)",
+    )
+    parser.add_argument(
+        "--duration",
+        type=float,
+        default=None,
+        metavar="SECONDS",
+        help="add mode (e): the daemon for SECONDS (at the --load/--rate when given), "
+        "RSS sampled for its growth; the RSS target is stated for 1800",
+    )
+    parser.add_argument(
+        "--rss-every",
+        type=float,
+        default=10.0,
+        metavar="SECONDS",
+        help="RSS sampling period of mode (e) (default 10)",
+    )
+    parser.add_argument(
+        "--broker",
+        choices=("config", "mosquitto"),
+        default="config",
+        help="'config': the broker at mqtt.host/port; 'mosquitto': start a mosquitto "
+        "on a free loopback port for the bench (default config)",
+    )
+    parser.add_argument(
+        "--samples",
+        type=Path,
+        default=None,
+        metavar="DIR",
+        help="images to replay (default: the config's replay source.path)",
+    )
+    parser.add_argument(
+        "--json",
+        dest="json_path",
+        type=Path,
+        default=None,
+        metavar="FILE",
+        help="also write the report as JSON",
+    )
+    parser.add_argument(
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override a config field, e.g. --set engine.num_requests=4 (repeatable)",
+    )
     parser.add_argument("--quiet", action="store_true", help="no progress lines on stderr")
     parser.set_defaults(func=run)
 
@@ -69,6 +129,7 @@ def run(args: argparse.Namespace) -> int:
         rss_every_s=args.rss_every,
         broker=args.broker,
         samples=args.samples,
+        repeat=args.repeat,
     )
 
     def progress(message: str) -> None:

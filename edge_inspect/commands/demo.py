@@ -1,4 +1,4 @@
-"""``edge-inspect demo``: replay the shipped samples through the shipped model, publish to an embedded broker."""
+"""``edge-inspect demo``: the shipped samples through the shipped model, published to an embedded broker."""
 
 from __future__ import annotations
 
@@ -15,9 +15,17 @@ def add_parser(subparsers: Any) -> None:
         "demo", help="replay the shipped sample images through the shipped model, over an embedded broker"
     )
     parser.add_argument("--model", type=Path, default=REPO / "models" / "dagm-unet", help="model package")
-    parser.add_argument("--samples", type=Path, default=REPO / "models" / "dagm-sample", help="images to replay")
-    parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
-                        help="override a config field, e.g. --set model.variant=fp32 (repeatable)")
+    parser.add_argument(
+        "--samples", type=Path, default=REPO / "models" / "dagm-sample", help="images to replay"
+    )
+    parser.add_argument(
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override a config field, e.g. --set model.variant=fp32 (repeatable)",
+    )
     parser.set_defaults(func=run)
 
 
@@ -69,7 +77,9 @@ def run(args: argparse.Namespace) -> int:
         if not subscribed.wait(10):
             msg = "the demo's subscriber could not subscribe to the embedded broker"
             raise EdgeInspectError(msg)
-        print(f"edge-inspect demo: {args.samples} -> {args.model.name} -> mqtt://127.0.0.1:{broker.port}/{app.topics.result}")
+        print(
+            f"edge-inspect demo: {args.samples} -> {args.model.name} -> mqtt://127.0.0.1:{broker.port}/{app.topics.result}"
+        )
         code = app.run()
         with all_in:
             all_in.wait_for(lambda: len(received) >= len(console.results), timeout=10)

@@ -1,4 +1,4 @@
-"""``edge-inspect run --config FILE [--set k=v ...]``: the daemon, until SIGTERM/SIGINT or the replay's end."""
+"""``edge-inspect run --config FILE [--set k=v ...]``: the daemon, until a stop signal or the replay's end."""
 
 from __future__ import annotations
 
@@ -9,8 +9,14 @@ from typing import Any
 def add_parser(subparsers: Any) -> None:
     parser = subparsers.add_parser("run", help="run the inspection daemon")
     parser.add_argument("--config", required=True, help="YAML config file")
-    parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
-                        help="override a config field, e.g. --set mqtt.port=1884 (repeatable)")
+    parser.add_argument(
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override a config field, e.g. --set mqtt.port=1884 (repeatable)",
+    )
     parser.set_defaults(func=run)
 
 
@@ -21,4 +27,5 @@ def run(args: argparse.Namespace) -> int:
 
     config = load_config(args.config, args.overrides)
     configure_logging(config.logging.level, config.logging.format)
-    return App(config).run()
+    # SIGHUP reads the same file with the same overrides again
+    return App(config, reload_config=lambda: load_config(args.config, args.overrides)).run()

@@ -227,7 +227,7 @@ def _mqtt_config(args: argparse.Namespace) -> Any:
             data[key] = value
     if args.password_file is not None:
         data["password"] = None
-    if args.ca_file is not None or args.cert_file is not None or args.insecure:
+    if any(getattr(args, key) is not None for key in ("ca_file", "cert_file", "key_file")) or args.insecure:
         tls = dict(data.get("tls") or {})
         for key in ("ca_file", "cert_file", "key_file"):
             if getattr(args, key) is not None:

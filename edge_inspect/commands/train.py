@@ -18,9 +18,9 @@ def add_parser(subparsers: Any) -> None:
     parser.add_argument("--classes", type=int, default=1, help="output channels / defect classes (default 1)")
     parser.add_argument("--crop", type=int, default=192, help="training crop side, pixels (default 192)")
     parser.add_argument("--batch", type=int, default=16, help="crops per step (default 16)")
-    parser.add_argument("--steps", type=int, default=400, help="steps per epoch (default 400)")
-    parser.add_argument("--epochs", type=int, default=14, help="maximum epochs (default 14)")
-    parser.add_argument("--patience", type=int, default=4, help="epochs without improvement before stopping")
+    parser.add_argument("--steps", type=int, default=250, help="steps per epoch (default 250)")
+    parser.add_argument("--epochs", type=int, default=6, help="maximum epochs (default 6)")
+    parser.add_argument("--patience", type=int, default=3, help="epochs without improvement before stopping")
     parser.add_argument("--lr", type=float, default=3e-3, help="peak learning rate (default 3e-3)")
     parser.add_argument(
         "--defect-fraction", type=float, default=0.5, help="share of crops from defective images"

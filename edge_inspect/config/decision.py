@@ -1,4 +1,4 @@
-"""Decision rules: pixel thresholds, minimum areas, count limit, ignore zones. Defaults come from the model."""
+"""Decision rules: pixel thresholds, minimum areas, count limit, ignore zones (defaults: the model's)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Load a YAML config: includes, ``--set`` overrides, environment secrets, and errors that name file and field."""
+"""Load a YAML config: includes, ``--set`` overrides, environment secrets; errors name file and field."""
 
 from __future__ import annotations
 
@@ -101,7 +101,7 @@ def env_overrides(environ: Mapping[str, str]) -> list[tuple[str, Any]]:
 
 
 def _field_path(loc: tuple[int | str, ...], data: Any) -> str:
-    """The dotted path of ``loc`` as the user wrote it: drop the union tags pydantic inserts (``source.replay``)."""
+    """The dotted path of ``loc`` as the user wrote it, without the union tags pydantic inserts."""
     parts: list[str] = []
     node = data
     for part in loc:

@@ -18,6 +18,13 @@ class RuntimeConfig(StrictModel):
     max_frame_errors_logged: int = Field(
         100, ge=0, description="Log at most this many per-frame errors in full; later ones are counted."
     )
+    opencv_threads: int | None = Field(
+        1,
+        ge=1,
+        description="Threads OpenCV may use (cv2.setNumThreads), set once at start. 1: the stages already "
+        "run beside the engine, whose own threads (engine.num_threads) fill the cores, so a second pool "
+        "would only compete with it; null = OpenCV's default (one per core).",
+    )
 
 
 class LoggingConfig(StrictModel):

@@ -105,7 +105,7 @@ def smear(image: FloatImage, rng: np.random.Generator) -> BoolMask:
     canvas = np.zeros_like(image)
     cv2.ellipse(canvas, (round(cx), round(cy)), axes, rng.uniform(0, 180), 0, 360, 1.0, -1, cv2.LINE_AA)
     alpha = _blurred(canvas, axes[1] / 3)
-    wiped = _blurred(image, 5.0) + _sign(rng) * rng.uniform(0.18, 0.28)
+    wiped = _blurred(image, 5.0) + _sign(rng) * rng.uniform(0.2, 0.3)
     image[...] = image * (1 - alpha) + wiped * alpha
     return alpha > 0.4
 
@@ -120,7 +120,7 @@ def stain(image: FloatImage, rng: np.random.Generator) -> BoolMask:
     ragged = distance + 0.3 * smooth_noise(rng, size, radius / 3)
     blob = (ragged < 1.0).astype(np.float32)
     alpha = _blurred(blob, 2.0)
-    image += alpha * _sign(rng) * rng.uniform(0.18, 0.3)
+    image += alpha * _sign(rng) * rng.uniform(0.2, 0.32)
     return alpha > 0.5
 
 

@@ -1,7 +1,10 @@
 """Statistically textured surfaces, the backgrounds of the synthetic data set (numpy + OpenCV only).
 
 Each texture class is a recipe of filtered noise with its own randomised parameters, so two images of one
-class share their statistics but never their pixels, as in DAGM 2007. Every function returns a float32
+class share their statistics but never their pixels, as in DAGM 2007. Amplitudes are kept a few times
+below the defects' contrast at the defects' own scale (streaks fainter than scratches, clouds fainter and
+wider than stains): otherwise a surface's own features are defects by any definition, and no model can
+reach the false-alarm rates a station needs. Every function returns a float32
 HxW image with values around 0.5 and draws only from the ``rng`` it is given, which keeps generation
 reproducible per image.
 """
@@ -50,17 +53,17 @@ def _rotate(image: FloatImage, angle_deg: float) -> FloatImage:
 
 def cloudy(rng: np.random.Generator, size: int) -> FloatImage:
     """Low-frequency clouds over fine grain (painted or cast surfaces)."""
-    clouds_gain = rng.uniform(0.06, 0.11)
-    clouds = smooth_noise(rng, size, rng.uniform(14, 30))
-    grain_gain = rng.uniform(0.02, 0.04)
+    clouds_gain = rng.uniform(0.035, 0.055)
+    clouds = smooth_noise(rng, size, rng.uniform(20, 40))
+    grain_gain = rng.uniform(0.015, 0.03)
     return _f32(clouds_gain * clouds + grain_gain * smooth_noise(rng, size, 1.5))
 
 
 def grain(rng: np.random.Generator, size: int) -> FloatImage:
     """Fine isotropic grain (sand-blasted or sintered surfaces)."""
-    grain_gain = rng.uniform(0.06, 0.09)
+    grain_gain = rng.uniform(0.05, 0.07)
     fine = smooth_noise(rng, size, rng.uniform(0.8, 1.4))
-    mottle_gain = rng.uniform(0.02, 0.04)
+    mottle_gain = rng.uniform(0.015, 0.025)
     return _f32(grain_gain * fine + mottle_gain * smooth_noise(rng, size, 12))
 
 
@@ -72,7 +75,7 @@ def brushed(rng: np.random.Generator, size: int) -> FloatImage:
     streaks = _f32(cv2.GaussianBlur(noise, (0, 0), sigmaX=rng.uniform(10, 24), sigmaY=0.9))
     streaks = _rotate(streaks, float(rng.uniform(0, 180)))[pad : pad + size, pad : pad + size]
     streaks = (streaks - streaks.mean()) / max(float(streaks.std()), 1e-6)
-    return _f32(rng.uniform(0.06, 0.1) * streaks + 0.02 * smooth_noise(rng, size, 1.0))
+    return _f32(rng.uniform(0.03, 0.045) * streaks + 0.02 * smooth_noise(rng, size, 1.0))
 
 
 def woven(rng: np.random.Generator, size: int) -> FloatImage:
@@ -84,7 +87,7 @@ def woven(rng: np.random.Generator, size: int) -> FloatImage:
     v = -xs * math.sin(theta) + ys * math.cos(theta)
     warp = 1.5 * smooth_noise(rng, size, 20)
     weave = np.sin(2 * math.pi * (u + warp) / period) * np.sin(2 * math.pi * (v - warp) / period)
-    return _f32(rng.uniform(0.06, 0.1) * weave + 0.025 * smooth_noise(rng, size, 1.0))
+    return _f32(rng.uniform(0.05, 0.08) * weave + 0.025 * smooth_noise(rng, size, 1.0))
 
 
 def speckle(rng: np.random.Generator, size: int) -> FloatImage:
@@ -92,7 +95,7 @@ def speckle(rng: np.random.Generator, size: int) -> FloatImage:
     dots = (rng.random((size, size), dtype=np.float32) < rng.uniform(0.015, 0.04)).astype(np.float32)
     dots = _f32(cv2.GaussianBlur(dots, (0, 0), sigmaX=rng.uniform(0.8, 1.4)))
     dots = (dots - dots.mean()) / max(float(dots.std()), 1e-6)
-    return _f32(rng.uniform(0.05, 0.08) * dots + 0.03 * smooth_noise(rng, size, 8))
+    return _f32(rng.uniform(0.04, 0.06) * dots + 0.02 * smooth_noise(rng, size, 8))
 
 
 def wood(rng: np.random.Generator, size: int) -> FloatImage:
@@ -103,7 +106,7 @@ def wood(rng: np.random.Generator, size: int) -> FloatImage:
     u = xs * math.cos(theta) + ys * math.sin(theta)
     warp = rng.uniform(4, 10) * smooth_noise(rng, size, 40)
     stripes = np.sin(2 * math.pi * (u + warp) / period)
-    return _f32(rng.uniform(0.06, 0.1) * stripes + 0.025 * smooth_noise(rng, size, 1.2))
+    return _f32(rng.uniform(0.04, 0.07) * stripes + 0.025 * smooth_noise(rng, size, 1.2))
 
 
 TEXTURES: dict[str, TextureFn] = {

@@ -32,7 +32,7 @@ class EmbeddedBroker:
         self._error: BaseException | None = None
 
     def _run(self) -> None:
-        from amqtt.broker import Broker
+        from amqtt.broker import Broker  # noqa: PLC0415 (imported only when the demo runs)
 
         asyncio.set_event_loop(self._loop)
         config = {

@@ -33,7 +33,9 @@ class ConsoleSink:
         if colour:
             verdict = f"{_COLOURS[result.verdict]}{verdict:5}{_RESET}"
         defects = result.decision.defects if result.decision is not None else ()
-        described = ", ".join(f"{d.class_name} {d.area_px}px @({d.bbox[0]},{d.bbox[1]}) p={d.max_score:.2f}" for d in defects)
+        described = ", ".join(
+            f"{d.class_name} {d.area_px}px @({d.bbox[0]},{d.bbox[1]}) p={d.max_score:.2f}" for d in defects
+        )
         expected = f" gt={result.expected.value}" if result.expected is not None else ""
         name = Path(result.source.path).name if result.source.path else result.source.kind
         detail = result.error if result.error else (described or "-")

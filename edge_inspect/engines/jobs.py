@@ -4,12 +4,16 @@ Requests finish in any order and on the backend's threads. :class:`FrameJob` cop
 into the frame's own output array (the request's memory is reused at once), and calls the frame's callback
 when the last rows arrive, or on the first failure; whatever comes after that is ignored. A callback that
 raises is logged, never propagated: it runs on a backend thread, where an exception would stop the process.
+
+What a backend thread holds must never own the engine: if the last reference to an engine were dropped
+there, its compiled model would be destroyed on one of its own worker threads, which then joins itself
+and aborts the process. So a job refers to an :class:`InFlight` counter, not to the engine, and lets go
+of the frame's callback and rows once it has delivered them.
 """
 
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -22,10 +26,32 @@ from edge_inspect.types import EngineCallback, FloatArray
 log = structlog.get_logger(__name__)
 
 
+class InFlight:
+    """Counts frames submitted but not yet called back, so an engine can wait for all of them."""
+
+    def __init__(self) -> None:
+        self._count = 0
+        self._changed = threading.Condition()
+
+    def add(self) -> None:
+        with self._changed:
+            self._count += 1
+
+    def finished(self) -> None:
+        with self._changed:
+            self._count -= 1
+            self._changed.notify_all()
+
+    def wait_idle(self) -> None:
+        """Block until every added frame has finished."""
+        with self._changed:
+            self._changed.wait_for(lambda: self._count == 0)
+
+
 class FrameJob:
     """Collects ``chunks`` pieces of ``rows_per_chunk`` rows each into one (N, ...) float32 array."""
 
-    __slots__ = ("_callback", "_done", "_lock", "_on_finished", "_outputs", "_remaining", "rows_per_chunk")
+    __slots__ = ("_callback", "_done", "_in_flight", "_lock", "_outputs", "_remaining", "rows_per_chunk")
 
     def __init__(
         self,
@@ -33,15 +59,16 @@ class FrameJob:
         rows_per_chunk: int,
         row_shape: tuple[int, ...],
         callback: EngineCallback,
-        on_finished: Callable[[], None],
+        in_flight: InFlight,
     ) -> None:
         self.rows_per_chunk = rows_per_chunk
-        self._outputs: FloatArray = np.empty((chunks * rows_per_chunk, *row_shape), dtype=np.float32)
+        self._outputs: FloatArray | None = np.empty((chunks * rows_per_chunk, *row_shape), dtype=np.float32)
         self._remaining = chunks
-        self._callback = callback
-        self._on_finished = on_finished
+        self._callback: EngineCallback | None = callback
+        self._in_flight = in_flight
         self._done = False
         self._lock = threading.Lock()
+        in_flight.add()
 
     @property
     def done(self) -> bool:
@@ -50,20 +77,23 @@ class FrameJob:
     def put(self, chunk: int, rows: npt.NDArray[Any]) -> None:
         """Copy one request's output (``rows`` may be a view of the request's memory) into place."""
         start = chunk * self.rows_per_chunk
-        target = self._outputs[start : start + self.rows_per_chunk]
-        if rows.shape != target.shape:
-            msg = f"tile {start}: engine output has shape {list(rows.shape)}, expected {list(target.shape)}"
-            self.fail(EngineOutputError(msg))
-            return
         with self._lock:
-            if self._done:
+            if self._done or self._outputs is None:
                 return
-            np.copyto(target, rows, casting="same_kind")
-            self._remaining -= 1
-            if self._remaining:
-                return
+            target = self._outputs[start : start + self.rows_per_chunk]
+            outputs: FloatArray | None = None
+            error: EngineOutputError | None = None
+            if rows.shape == target.shape:
+                np.copyto(target, rows, casting="same_kind")
+                self._remaining -= 1
+                if self._remaining:
+                    return
+                outputs = self._outputs
+            else:
+                shapes = f"{list(rows.shape)}, expected {list(target.shape)}"
+                error = EngineOutputError(f"tile {start}: engine output has shape {shapes}")
             self._done = True
-        self._finish(self._outputs, None)
+        self._finish(outputs, error)
 
     def fail(self, error: BaseException) -> None:
         """End the frame with ``error`` (the first failure wins; later rows are dropped)."""
@@ -74,9 +104,12 @@ class FrameJob:
         self._finish(None, error)
 
     def _finish(self, outputs: FloatArray | None, error: BaseException | None) -> None:
+        callback = self._callback
+        self._callback = self._outputs = None
         try:
-            self._callback(outputs, error)
+            if callback is not None:
+                callback(outputs, error)
         except Exception:
             log.exception("engine callback raised; the frame's result may be lost")
         finally:
-            self._on_finished()
+            self._in_flight.finished()

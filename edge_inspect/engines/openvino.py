@@ -15,6 +15,7 @@ Two properties of AsyncInferQueue shape this module (openvino 2026.4, checked in
 
 from __future__ import annotations
 
+import functools
 import threading
 from pathlib import Path
 from typing import Any
@@ -24,7 +25,7 @@ import openvino as ov
 import structlog
 
 from edge_inspect.config.engines import OpenVINOEngineConfig
-from edge_inspect.engines.jobs import FrameJob
+from edge_inspect.engines.jobs import FrameJob, InFlight
 from edge_inspect.engines.ov_load import OpenVINORuntime, first_line, load_model
 from edge_inspect.engines.specs import check_input
 from edge_inspect.errors import EngineError
@@ -51,7 +52,8 @@ class OpenVINOEngine:
         loaded = load_model(config, package, variant, cache_dir)
         self._compiled = loaded.compiled
         self._in_port = loaded.input_port
-        self._out_port = loaded.output_port
+        # The queue's callback holds only the output index, never the engine (see jobs.py).
+        self._on_done = functools.partial(_copy_rows, loaded.output_index)
         self._input_spec = loaded.input_spec
         self._output_spec = loaded.output_spec
         self.runtime: OpenVINORuntime = loaded.runtime
@@ -59,8 +61,7 @@ class OpenVINOEngine:
         self._queue = self._new_queue()
         self._retired: list[ov.AsyncInferQueue] = []
         self._submit_lock = threading.Lock()
-        self._state = threading.Condition()
-        self._pending = 0
+        self._in_flight = InFlight()
         self._closed = False
         rt = self.runtime
         log.info(
@@ -120,10 +121,8 @@ class OpenVINOEngine:
             if self._closed:
                 msg = "the OpenVINO engine is closed"
                 raise EngineError(msg)
-            with self._state:
-                self._pending += 1
             job = FrameJob(
-                n // per_request, per_request, self._output_spec.shape[1:], callback, self._finished
+                n // per_request, per_request, self._output_spec.shape[1:], callback, self._in_flight
             )
             for chunk in range(n // per_request):
                 if job.done:  # a tile failed to start: the frame has had its error
@@ -135,8 +134,7 @@ class OpenVINOEngine:
         with self._submit_lock:
             if not self._closed:
                 self._drain()
-            with self._state:
-                self._state.wait_for(lambda: self._pending == 0)
+            self._in_flight.wait_idle()
 
     def close(self) -> None:
         """Finish in-flight frames, then release the compiled model. Safe to call twice."""
@@ -144,11 +142,15 @@ class OpenVINOEngine:
             if self._closed:
                 return
             self._drain()
-            with self._state:
-                self._state.wait_for(lambda: self._pending == 0)
+            self._in_flight.wait_idle()
+            # Every callback has delivered; wait until each request has also left its callback, so no
+            # OpenVINO thread still uses what is released here, on this thread.
+            self._drain()
+            for old in self._retired:
+                _settle(old)
             self._closed = True
             self._retired.clear()
-            del self._queue, self._compiled
+            del self._queue, self._compiled, self._in_port
         log.info("openvino engine closed", model=self.runtime.model, variant=self.runtime.variant)
 
     def __enter__(self) -> OpenVINOEngine:
@@ -161,7 +163,7 @@ class OpenVINOEngine:
 
     def _new_queue(self) -> ov.AsyncInferQueue:
         queue = ov.AsyncInferQueue(self._compiled, self.runtime.requests)
-        queue.set_callback(self._on_request_done)
+        queue.set_callback(self._on_done)
         return queue
 
     def _start(self, job: FrameJob, chunk: int, rows: npt.NDArray[Any]) -> None:
@@ -174,19 +176,6 @@ class OpenVINOEngine:
                     continue
                 job.fail(EngineError(f"cannot start inference of tile {chunk * job.rows_per_chunk}: {exc}"))
             return
-
-    def _on_request_done(self, request: ov.InferRequest, userdata: tuple[FrameJob, int]) -> None:
-        """AsyncInferQueue callback (an OpenVINO thread): copy the rows out before the request is reused."""
-        job, chunk = userdata
-        try:
-            job.put(chunk, request.get_tensor(self._out_port).data)
-        except BaseException as exc:  # an exception escaping here terminates the process
-            job.fail(EngineError(f"reading the output of tile {chunk * job.rows_per_chunk}: {exc}"))
-
-    def _finished(self) -> None:
-        with self._state:
-            self._pending -= 1
-            self._state.notify_all()
 
     def _drain(self) -> None:
         """Wait for every started request (submit lock held), recovering from a failed one."""
@@ -216,3 +205,21 @@ class OpenVINOEngine:
         self._queue = self._new_queue()
         log.warning("infer request failed; queue replaced", failed=len(failed), model=self.runtime.model)
         return True
+
+
+def _copy_rows(output_index: int, request: ov.InferRequest, userdata: tuple[FrameJob, int]) -> None:
+    """AsyncInferQueue callback, on an OpenVINO thread: copy the rows out before the request is reused."""
+    job, chunk = userdata
+    try:
+        job.put(chunk, request.get_output_tensor(output_index).data)
+    except BaseException as exc:  # an exception escaping here terminates the process
+        job.fail(EngineError(f"reading the output of tile {chunk * job.rows_per_chunk}: {exc}"))
+
+
+def _settle(queue: ov.AsyncInferQueue) -> None:
+    """Wait for every request of a replaced queue; their failures were reported when it was replaced."""
+    for request in queue:
+        try:
+            request.wait()
+        except RuntimeError:
+            continue

@@ -53,7 +53,8 @@ class LoadedModel:
 
     compiled: ov.CompiledModel
     input_port: Any
-    output_port: Any
+    output_index: int
+    """Position of the manifest's output among the compiled model's outputs."""
     input_spec: TensorSpec
     output_spec: TensorSpec
     runtime: OpenVINORuntime
@@ -104,7 +105,10 @@ def load_model(
     compile_ms = (time.perf_counter() - start) * 1000.0
 
     input_port = compiled.input(manifest.input.name)
-    output_port = compiled.output(manifest.output.name)
+    output_index = next(
+        i for i, out in enumerate(compiled.outputs) if manifest.output.name in out.get_names()
+    )
+    output_port = compiled.outputs[output_index]
     input_spec = TensorSpec(
         name=manifest.input.name,
         shape=fill_dynamic(_dims(input_port.get_partial_shape()), static),
@@ -134,7 +138,7 @@ def load_model(
         compile_ms=round(compile_ms, 1),
         cache_dir=cache,
     )
-    return LoadedModel(compiled, input_port, output_port, input_spec, output_spec, runtime)
+    return LoadedModel(compiled, input_port, output_index, input_spec, output_spec, runtime)
 
 
 @functools.cache

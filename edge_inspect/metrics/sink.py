@@ -46,13 +46,23 @@ class MetricsSink:
             registry=registry,
         )
 
+        # labelled children, looked up once per label value: ``labels()`` costs more than ``observe()``
+        self._stages: dict[str, Histogram] = {}
+        self._classes: dict[str, Counter] = {}
+
     def handle(self, result: InspectionResult) -> None:
         for stage, ms in result.timings_ms.items():
             if ms >= 0.0:
-                self.latency.labels(stage).observe(ms / 1000.0)
+                child = self._stages.get(stage)
+                if child is None:
+                    child = self._stages[stage] = self.latency.labels(stage)
+                child.observe(ms / 1000.0)
         if result.decision is not None:
             for defect in result.decision.defects:
-                self.defects.labels(defect.class_name).inc()
+                counter = self._classes.get(defect.class_name)
+                if counter is None:
+                    counter = self._classes[defect.class_name] = self.defects.labels(defect.class_name)
+                counter.inc()
         self.last_result.set(result.captured_at)
 
     def close(self) -> None:

@@ -1,4 +1,4 @@
-"""The model package manifest (``manifest.yaml``): input spec, normalisation, output semantics, defaults, hashes.
+"""The model package manifest (``manifest.yaml``): input spec, normalisation, outputs, defaults, hashes.
 
 Thresholds and normalisation travel with the model, so every engine gives the same verdict from one package.
 """

@@ -1,4 +1,4 @@
-"""Load a model package folder: parse the manifest, verify every file's sha256, resolve the artifact to run."""
+"""Load a model package folder: parse the manifest, verify every file's sha256, pick the artifact."""
 
 from __future__ import annotations
 
@@ -45,7 +45,8 @@ class ModelPackage:
             return name, self.manifest.artifacts[name]
         except KeyError:
             raise ModelPackageError(
-                f"{self.root / MANIFEST_NAME}: no artifact {name!r}; the package has {sorted(self.manifest.artifacts)}"
+                f"{self.root / MANIFEST_NAME}: no artifact {name!r}; "
+                f"the package has {sorted(self.manifest.artifacts)}"
             ) from None
 
     def artifact_path(self, variant: str | None = None) -> Path:

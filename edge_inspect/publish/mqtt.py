@@ -14,6 +14,7 @@ will when the connection is lost.
 
 from __future__ import annotations
 
+import functools
 import threading
 from collections.abc import Callable, Mapping
 from typing import Any
@@ -67,6 +68,7 @@ class MqttPublisher:
         fallback_max_pending: int = 1000,
         keep_acked_s: float = 0.0,
         count: CountFn | None = None,
+        on_ack: Callable[[str], None] | None = None,
     ) -> None:
         self.config = config
         self.topics = topics
@@ -75,6 +77,9 @@ class MqttPublisher:
         self.outbox = outbox
         self._v5 = config.protocol == "5"
         self._count: CountFn = count or (lambda _name, _n: None)
+        self.on_ack = on_ack
+        """Told each result's ``result_id`` once the broker has acknowledged it (benchmarks, tests). It runs
+        on the MQTT client's thread (direct) or the outbox sender's, so it must return quickly."""
         self._acks = AckTracker()
         self._connected = threading.Event()
         self._fallback_max_pending = fallback_max_pending
@@ -110,6 +115,7 @@ class MqttPublisher:
                 self._connected.is_set,
                 window=self.window,
                 keep_acked_s=keep_acked_s,
+                on_acked=self._result_acked,
                 count=count,
             )
             if outbox is not None
@@ -184,7 +190,7 @@ class MqttPublisher:
         payload = encode(result_payload(result))
         key = result.result_id
         if self.outbox is None or self.sender is None:
-            self._publish_direct(self.topics.result, payload)
+            self._publish_direct(self.topics.result, payload, key)
             return
         try:
             outcome = self.outbox.put(key, self.topics.result, payload)
@@ -234,10 +240,19 @@ class MqttPublisher:
         on_ack = self.sender.acked if self.sender is not None else None
         return self._publish(topic, payload, qos=self.config.qos, on_ack=on_ack)
 
-    def _publish_direct(self, topic: str, payload: bytes) -> None:
-        if self._publish(topic, payload, qos=self.config.qos, counted=True) is None:
+    def _publish_direct(self, topic: str, payload: bytes, key: str | None = None) -> None:
+        on_ack = functools.partial(self._direct_acked, key) if key and self.on_ack is not None else None
+        if self._publish(topic, payload, qos=self.config.qos, on_ack=on_ack, counted=True) is None:
             msg = "MQTT client queue full, result not queued"
             raise PublishError(msg)
+
+    def _direct_acked(self, key: str, _mid: int, accepted: bool) -> None:
+        if accepted:
+            self._result_acked(key)
+
+    def _result_acked(self, key: str) -> None:
+        if self.on_ack is not None:
+            self.on_ack(key)
 
     def _publish(
         self,

@@ -34,6 +34,8 @@ CREATE TABLE IF NOT EXISTS meta (
     value INTEGER NOT NULL
 );
 """
+_CHECKPOINT_PAGES = 256
+_WAL_LIMIT_BYTES = 4 << 20
 _CHUNK = 500
 """Ids per statement: well under SQLite's limit on bound parameters."""
 
@@ -47,6 +49,11 @@ def connect(path: Path, sync: Sync, max_page_count: int | None) -> sqlite3.Conne
             msg = f"journal_mode WAL not available (got {mode})"
             raise sqlite3.OperationalError(msg)
         db.execute(f"PRAGMA synchronous={'FULL' if sync == 'full' else 'NORMAL'}")
+        # checkpoint every ~1 MiB of log and cut the log back to 4 MiB afterwards: a small, steady footprint,
+        # so that the outbox keeps working on a nearly full disk (SQLite's default lets the log reach 4 MiB
+        # before the first checkpoint, and never shrinks it)
+        db.execute(f"PRAGMA wal_autocheckpoint={_CHECKPOINT_PAGES}")
+        db.execute(f"PRAGMA journal_size_limit={_WAL_LIMIT_BYTES}")
         if max_page_count is not None:
             db.execute(f"PRAGMA max_page_count={int(max_page_count)}")
         version = db.execute("PRAGMA user_version").fetchone()[0]

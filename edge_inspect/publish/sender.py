@@ -72,12 +72,15 @@ class OutboxSender:
         count: CountFn | None = None,
         mark_replayed: Callable[[bytes], bytes] = replayed_payload,
         clock: Callable[[], float] = time.time,
+        on_acked: Callable[[str], None] | None = None,
     ) -> None:
         if window < 1:
             msg = "window must be >= 1"
             raise ValueError(msg)
         self.outbox = outbox
         self._publish = publish
+        self._on_acked = on_acked
+        """Told each acknowledged row's key (the result id), on the sender's thread."""
         self._connected = connected
         self.window = window
         self.keep_acked_s = keep_acked_s
@@ -210,6 +213,8 @@ class OutboxSender:
             if accepted:
                 self._unsettled.append(entry.row_id)
                 self.acknowledged += 1
+                if self._on_acked is not None:
+                    self._on_acked(entry.key)
             else:
                 self.refused += 1
                 self._count("outbox.refused", 1)

@@ -1,4 +1,4 @@
-"""One frame through preprocess -> engine -> decision, shared by the daemon's pipeline and ``edge-inspect eval``.
+"""One frame through preprocess -> engine -> decision, shared by the pipeline and ``edge-inspect eval``.
 
 The pipeline runs the three steps on different threads (``prepare`` / ``engine.submit`` / ``finish``);
 evaluation calls :meth:`FrameInspector.inspect` synchronously. Both use the same code, so the figures

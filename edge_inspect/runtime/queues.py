@@ -11,7 +11,7 @@ T = TypeVar("T")
 DropPolicy = Literal["block", "drop_oldest", "drop_newest"]
 
 
-class Closed(Exception):
+class Closed(Exception):  # noqa: N818 (reads as `except Closed`, like queue.Empty)
     """``get`` on a queue that was closed and is empty."""
 
 

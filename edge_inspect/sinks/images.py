@@ -30,7 +30,14 @@ from edge_inspect.errors import ConfigError
 from edge_inspect.runtime.queues import Closed, StageQueue
 from edge_inspect.runtime.stats import Stats
 from edge_inspect.sinks.overlay import Bgr8, render_overlay, to_bgr8
-from edge_inspect.sinks.retention import PARTIAL_SUFFIX, RetentionIndex, RetentionLimits, SavedFrame, scan
+from edge_inspect.sinks.retention import (
+    PARTIAL_SUFFIX,
+    RetentionIndex,
+    RetentionLimits,
+    SavedFrame,
+    frame_key,
+    scan,
+)
 from edge_inspect.types import Decision, Frame, ImageArray, InspectionResult, Verdict
 
 log = structlog.get_logger(__name__)
@@ -224,7 +231,7 @@ class ImageSaver:
             _write_atomic(target, data.tobytes())
             files.append(target)
         size = sum(path.stat().st_size for path in files)
-        self.index.add(SavedFrame(job.path.name.split(".", 1)[0], tuple(files), size, self._clock()))
+        self.index.add(SavedFrame(frame_key(job.path.name), tuple(files), size, self._clock()))
         self.stats.count("images.saved")
         self.stats.latency("image_write", (time.monotonic() - start) * 1000.0)
         self._apply_retention()

@@ -35,7 +35,7 @@ class FeatureWrite:
     field: str
     """The config field this comes from, for error messages."""
     required: bool = True
-    """False: skip silently when the camera lacks every name (a setting that is only a precaution)."""
+    """False: skip silently when the camera lacks it or it is read-only (a setting that is a precaution)."""
 
 
 def _write(
@@ -209,6 +209,8 @@ def apply_features(nodemap: Any, plan: Sequence[FeatureWrite], camera: str) -> N
             raise SourceError(msg)
         name = node.GetNode().GetName()
         if not genicam.IsWritable(node):
+            if not write.required:
+                continue
             msg = f"{where}: {name} is not writable now (locked by another setting or while grabbing)"
             raise SourceError(msg)
         try:

@@ -37,10 +37,10 @@ class TrainConfig:
     dataset: str
     out: str
     unet: UNetConfig = field(default_factory=UNetConfig)
-    crop: int = 256
-    batch: int = 12
-    steps_per_epoch: int = 150
-    epochs: int = 12
+    crop: int = 192
+    batch: int = 16
+    steps_per_epoch: int = 250
+    epochs: int = 6
     patience: int = 3
     lr: float = 3e-3
     weight_decay: float = 1e-4

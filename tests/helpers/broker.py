@@ -21,8 +21,8 @@ from typing import Any
 
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
-from paho.mqtt.properties import Properties
 from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
 
 MOSQUITTO = shutil.which("mosquitto") or "/usr/sbin/mosquitto"
 
@@ -198,7 +198,9 @@ class Subscriber:
         if self.session:
             props = Properties(PacketTypes.CONNECT)
             props.SessionExpiryInterval = 3600
-        self.client.connect(self.host, self.port, keepalive=10, clean_start=not self.session, properties=props)
+        self.client.connect(
+            self.host, self.port, keepalive=10, clean_start=not self.session, properties=props
+        )
         self.client.loop_start()
         if not self._subscribed.wait(timeout):
             raise TimeoutError("subscriber did not subscribe")

@@ -22,13 +22,17 @@ def command(*args: str) -> list[str]:
     return [exe, *args] if exe else [sys.executable, "-m", "edge_inspect.cli", *args]
 
 
-def run_cli(*args: str, timeout: float = 180, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+def run_cli(
+    *args: str, timeout: float = 180, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         command(*args), capture_output=True, text=True, timeout=timeout, cwd=ROOT, env=env, check=False
     )
 
 
-def start_daemon(config: Path, overrides: Sequence[str], env: dict[str, str] | None = None) -> subprocess.Popen[str]:
+def start_daemon(
+    config: Path, overrides: Sequence[str], env: dict[str, str] | None = None
+) -> subprocess.Popen[str]:
     args = ["run", "--config", str(config)]
     for item in overrides:
         args += ["--set", item]

@@ -127,7 +127,9 @@ def test_given_corrupt_files_in_the_replay_when_run_then_each_is_one_error_resul
         assert results[image.name]["verdict"] in {"PASS", "NG"}
 
 
-def test_given_an_invalid_config_when_checked_then_every_bad_field_is_named_and_exit_is_2(tmp_path: Path) -> None:
+def test_given_an_invalid_config_when_checked_then_every_bad_field_is_named_and_exit_is_2(
+    tmp_path: Path,
+) -> None:
     bad = tmp_path / "bad.yaml"
     bad.write_text("source: {type: replay, path: x, fps: -1}\nmodel: {path: m}\nmqtt: {prot: 1}\n")
     proc = run_cli("check-config", str(bad))

@@ -28,11 +28,14 @@ from edge_inspect.publish.topics import Topics
 from edge_inspect.types import Verdict
 from tests.helpers.broker import Mosquitto, Subscriber
 from tests.helpers.certs import Pki, make_other_ca, make_pki
+from tests.helpers.daemon import ROOT, run_cli, start_daemon
 from tests.helpers.results import result
+from tests.helpers.tiny_model import make_tiny_package
 
 USER = "station-1"
 PASSWORD = "correct horse battery staple"
 TOPICS = Topics("edge-inspect", USER, "cam-1")
+CONFIG = ROOT / "config" / "replay.yaml"
 
 
 def wait_until(condition: Callable[[], bool], timeout: float = 15.0) -> bool:
@@ -223,3 +226,44 @@ def test_a_wrong_password_is_refused_and_the_queue_arrives_once_it_is_fixed(
             sender.close()
     assert {m.json()["result_id"] for m in mes.on("/result")} == {r.result_id for r in sent}
     assert reporter.failures == 0
+
+
+def test_the_daemon_reads_its_secrets_from_the_credentials_directory(
+    tls_broker: Mosquitto, pki: Pki, sample_dir: Path, tmp_path: Path
+) -> None:
+    # given secrets laid out as systemd's LoadCredential=mqtt:/etc/edge-inspect/credentials would
+    credentials = tmp_path / "credentials"
+    credentials.mkdir()
+    (credentials / "mqtt_password").write_text(PASSWORD + "\n")
+    (credentials / "mqtt_client.key").write_bytes(pki.client_key.read_bytes())
+    model = make_tiny_package(tmp_path / "model", variants=("fp32",))
+    overrides = [
+        f"station={USER}",
+        f"model.path={model}",
+        "model.variant=null",
+        f"source.path={sample_dir}",
+        "source.loop=1",
+        f"mqtt.port={tls_broker.port}",
+        f"mqtt.username={USER}",
+        "mqtt.password_file=$CREDENTIALS_DIRECTORY/mqtt_password",
+        f"mqtt.tls.ca_file={pki.ca}",
+        f"mqtt.tls.cert_file={pki.client_cert}",
+        "mqtt.tls.key_file=$CREDENTIALS_DIRECTORY/mqtt_client.key",
+        "logging.format=json",
+    ]
+    frames = len([p for p in sample_dir.iterdir() if p.suffix.lower() in {".png", ".bmp", ".tif", ".jpg"}])
+    with mes_subscriber(tls_broker, pki) as mes:
+        # when the daemon runs with $CREDENTIALS_DIRECTORY set
+        daemon = start_daemon(CONFIG, overrides, env={"CREDENTIALS_DIRECTORY": str(credentials)})
+        out, _ = daemon.communicate(timeout=180)
+        assert daemon.returncode == 0, out[-3000:]
+        # then every frame's result arrived over TLS
+        assert mes.wait_for(lambda m: len([x for x in m if x.topic.endswith("/result")]) >= frames, 15)
+    assert len({m.json()["result_id"] for m in mes.on("/result")}) == frames
+
+
+def test_a_daemon_with_an_unreadable_ca_file_refuses_to_start_naming_it(tmp_path: Path) -> None:
+    missing = tmp_path / "nope" / "ca.pem"
+    done = run_cli("run", "--config", str(CONFIG), "--set", f"mqtt.tls.ca_file={missing}", timeout=120)
+    assert done.returncode == 2, done.stderr[-2000:]
+    assert f"mqtt.tls.ca_file: cannot read {missing}" in done.stderr

@@ -134,3 +134,34 @@ def test_tail_without_a_broker_exits_1_naming_it() -> None:
     )
     assert done.returncode == 1
     assert f"cannot connect to the broker at 127.0.0.1:{port}" in done.stderr
+
+
+def test_flags_override_the_station_configs_broker_settings(tmp_path: Path) -> None:
+    # given a station config whose secrets live in $CREDENTIALS_DIRECTORY (systemd only)
+    from edge_inspect.cli import build_parser
+    from edge_inspect.commands.tail import _mqtt_config
+
+    station = tmp_path / "config.yaml"
+    station.write_text(
+        "source: {type: replay, path: /x}\n"
+        "model: {path: /m}\n"
+        "mqtt:\n"
+        "  host: broker.plant\n"
+        "  port: 8883\n"
+        "  username: line1-st01\n"
+        "  password_file: $CREDENTIALS_DIRECTORY/mqtt_password\n"
+        "  tls:\n"
+        "    ca_file: /etc/ca.pem\n"
+        "    cert_file: /etc/client.pem\n"
+        "    key_file: $CREDENTIALS_DIRECTORY/mqtt_client.key\n"
+    )
+    args = build_parser().parse_args(
+        ["tail", "--config", str(station), "--password-file", "/root/pw", "--key-file", "/root/client.key"]
+    )
+    # when tail builds its connection settings / then the config's broker and the flags' secrets are used
+    config = _mqtt_config(args)
+    assert (config.host, config.port, config.username) == ("broker.plant", 8883, "line1-st01")
+    assert config.password_file == Path("/root/pw")
+    assert config.tls is not None
+    assert config.tls.cert_file == Path("/etc/client.pem")
+    assert config.tls.key_file == Path("/root/client.key")

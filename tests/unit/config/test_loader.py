@@ -49,7 +49,10 @@ engine: {type: openvino, precision: f64}
     with pytest.raises(ConfigError) as info:
         load_config(path, environ={})
     problems = info.value.problems
-    assert f"{path}: source.fsp: unknown field (check the spelling; see `edge-inspect config-schema`)" in problems
+    assert (
+        f"{path}: source.fsp: unknown field (check the spelling; see `edge-inspect config-schema`)"
+        in problems
+    )
     assert any(p.startswith(f"{path}: mqtt.port: ") for p in problems)
     assert any(p.startswith(f"{path}: engine.precision: ") for p in problems)
     assert len(problems) == 3
@@ -74,7 +77,7 @@ def test_given_set_overrides_when_loaded_then_they_win_and_are_typed(tmp_path: P
 
 
 def test_given_a_bad_override_when_parsed_then_it_is_a_config_error() -> None:
-    with pytest.raises(ConfigError, match="expected dotted.key=value"):
+    with pytest.raises(ConfigError, match=r"expected dotted\.key=value"):
         parse_override("mqtt.port")
     assert parse_override("a.b=[1, 2]") == ("a.b", [1, 2])
 
@@ -103,7 +106,9 @@ def test_given_includes_when_loaded_then_the_including_file_wins(tmp_path: Path)
         ("- a list\n", "the top level must be a mapping"),
     ],
 )
-def test_given_broken_yaml_when_loaded_then_the_error_names_the_file(tmp_path: Path, text: str, expected: str) -> None:
+def test_given_broken_yaml_when_loaded_then_the_error_names_the_file(
+    tmp_path: Path, text: str, expected: str
+) -> None:
     path = write(tmp_path, text)
     with pytest.raises(ConfigError) as info:
         load_config(path, environ={})

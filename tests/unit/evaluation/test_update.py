@@ -1,4 +1,4 @@
-"""Writing a chosen threshold and figures into a package keeps it verifiable; tampering is never re-blessed."""
+"""Writing a chosen threshold and figures into a package keeps it verifiable; tampering is refused."""
 
 from __future__ import annotations
 

@@ -100,3 +100,15 @@ def test_probe_counts_frames_and_names_crashed_stages() -> None:
     assert got.crashed_stages == ("decide",)
     assert got.stopping
     assert got.backlog is None
+
+
+def test_a_failing_backlog_gauge_makes_the_backlog_unknown_not_the_probe_fail() -> None:
+    stats = Stats()
+
+    def broken() -> float:
+        raise RuntimeError("database is locked")
+
+    stats.gauges["outbox.depth"] = broken
+    got = HealthProbe(stats, broker_connected=lambda: False).sample()
+    assert got.backlog is None
+    assert not readiness(got, LIMITS).ok

@@ -118,7 +118,9 @@ def test_given_frames_and_a_corrupt_file_when_run_then_one_result_each(tmp_path:
     assert counters["verdict.NG"] == sum(v is Verdict.NG for v in truth.values())
 
 
-def test_given_a_failing_sink_when_run_then_the_other_sinks_get_every_result(tmp_path: Path, inspector) -> None:  # type: ignore[no-untyped-def]
+def test_given_a_failing_sink_when_run_then_the_other_sinks_get_every_result(
+    tmp_path: Path, inspector
+) -> None:  # type: ignore[no-untyped-def]
     sink = Collect()
     truth, stats = run_pipeline(tmp_path, inspector, [Broken(), sink], count=5)
     assert len(sink.results) == len(truth) + 1

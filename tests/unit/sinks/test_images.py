@@ -78,8 +78,12 @@ def test_an_ng_frame_is_saved_as_original_and_overlay_at_the_path_in_its_result(
     path = Path(built.image_path)
     assert path.parent.parent == tmp_path / "images"
     assert images.flush(10)
-    assert np.array_equal(cv2.imread(str(path), cv2.IMREAD_UNCHANGED), grabbed.image)
+    original = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
+    assert original is not None
+    assert grabbed.image is not None
+    assert np.array_equal(original, grabbed.image)
     overlay = cv2.imread(str(overlay_path(path)))
+    assert overlay is not None
     assert overlay.shape == (64, 96, 3)
     assert stats.counter("images.saved") == 1
     images.close()
@@ -122,6 +126,7 @@ def test_16_bit_frames_keep_their_depth(tmp_path: Path, stats: Stats) -> None:
     assert built.image_path is not None
     assert built.image_path.endswith(".tiff")
     back = cv2.imread(built.image_path, cv2.IMREAD_UNCHANGED)
+    assert back is not None
     assert back.dtype == np.uint16
     assert np.array_equal(back, deep)
 

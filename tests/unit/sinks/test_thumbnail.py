@@ -46,6 +46,7 @@ def test_thumbnails_fit_the_longest_side_and_never_grow(
     jpeg, width, height = thumbnail_jpeg(image, 256, 70)
     assert (width, height) == size
     decoded = cv2.imdecode(np.frombuffer(jpeg, np.uint8), cv2.IMREAD_COLOR)
+    assert decoded is not None
     assert decoded.shape == (height, width, 3)
 
 

@@ -1,0 +1,75 @@
+"""CPU, RSS and load readings from the kernel, and the RSS sampler of the long run."""
+
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+
+import pytest
+
+from edge_inspect.bench.resources import (
+    ResourceSample,
+    RssSampler,
+    machine,
+    process_cpu_s,
+    rss_mb,
+    sample,
+    usage,
+)
+
+
+def test_given_a_proc_status_file_when_read_then_vmrss_is_in_mib(tmp_path: Path) -> None:
+    status = tmp_path / "status"
+    status.write_text(
+        "Name:\tpython\nVmHWM:\t  300000 kB\nVmRSS:\t  204800 kB\nThreads:\t9\n", encoding="ascii"
+    )
+    assert rss_mb(status) == pytest.approx(200.0)
+
+
+def test_given_no_proc_file_when_read_then_the_peak_from_getrusage_stands_in(tmp_path: Path) -> None:
+    assert rss_mb(tmp_path / "missing") > 1.0
+
+
+def test_given_two_samples_when_compared_then_cpu_is_percent_of_one_core() -> None:
+    start = ResourceSample(at=10.0, cpu_s=5.0, rss_mb=100.0, load1=0.5)
+    end = ResourceSample(at=12.0, cpu_s=8.0, rss_mb=110.0, load1=0.7)
+    cost = usage(start, end)
+    assert cost.cpu_pct == pytest.approx(150.0)  # 3 CPU-seconds in 2 s: one and a half cores
+    assert (cost.rss_start_mb, cost.rss_end_mb, cost.load1) == (100.0, 110.0, 0.7)
+
+
+def test_given_this_process_burning_cpu_when_sampled_then_its_cpu_time_grows() -> None:
+    before = sample()
+    deadline = time.process_time() + 0.2
+    while time.process_time() < deadline:
+        pass
+    after = sample()
+    assert after.cpu_s - before.cpu_s >= 0.19
+    assert after.rss_mb > 0
+
+
+def test_another_process_cpu_time_reads_like_our_own() -> None:
+    own = process_cpu_s(os.getpid())
+    assert own is not None
+    assert own == pytest.approx(sum(os.times()[:2]), abs=0.05)
+    assert process_cpu_s(2**22 + 12345) is None  # no such process
+
+
+def test_machine_reports_the_cores_this_process_may_use() -> None:
+    info = machine()
+    assert info["cores"] == len(os.sched_getaffinity(0))
+
+
+def test_given_a_sampler_when_run_briefly_then_it_keeps_timed_samples() -> None:
+    values = iter(range(1000))
+    sampler = RssSampler(0.01, read=lambda: float(next(values))).start()
+    time.sleep(0.1)
+    sampler.stop()
+    times, mb = sampler.samples()
+    assert len(times) >= 3
+    assert mb == sorted(mb)
+    later_times, _ = sampler.samples(since=times[2])
+    assert later_times == times[2:]
+    with pytest.raises(ValueError, match="interval"):
+        RssSampler(0.0)
