@@ -233,11 +233,13 @@ class App:
         )
         self.stats.gauges["mqtt.pending"] = self.publisher.pending
         self.stats.gauges["mqtt.connected"] = lambda: float(self.publisher.connected)
-        if self.outbox is not None:
+        if self.outbox is not None and self.publisher.store is not None:
+            alarms = self.publisher.store
             self.stats.gauges["outbox.depth"] = self.outbox.depth
             self.stats.gauges["outbox.bytes"] = self.outbox.size_bytes
             self.stats.gauges["outbox.oldest_age_s"] = self.outbox.oldest_age_s
-            self.stats.gauges["outbox.full"] = lambda: float(self.publisher.full_alarm.active)
+            self.stats.gauges["outbox.full"] = lambda: float(alarms.full_alarm.active)
+            self.stats.gauges["outbox.store_failing"] = lambda: float(alarms.store_alarm.active)
 
     def request_stop(self, *_args: object) -> None:
         """Ask the daemon to stop (signal handler safe): frames in flight are still published."""
@@ -328,6 +330,8 @@ class App:
         self.supervisor.stopping()
         self.pipeline.stop()
         drained = self.pipeline.join(max(0.0, deadline - time.monotonic()))
+        if not drained and self.pipeline.abandon_inflight("shutdown: inference did not finish in time"):
+            drained = self.pipeline.join(1.0)  # the ERROR results of a stuck engine still reach the outbox
         if self.images is not None and not self.images.close(max(0.5, deadline - time.monotonic())):
             log.warning("saved images left unwritten at shutdown", grace_s=grace)
         acked = self.publisher.flush(max(0.0, deadline - time.monotonic()))

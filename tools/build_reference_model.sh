@@ -23,7 +23,7 @@ edge-inspect eval --model "$PACKAGE" --dataset "$RUN/validation" --quiet --choos
     --record validation_int8 --json "$RUN/validation_int8.json"
 for variant in fp32 int8; do
     edge-inspect eval --model "$PACKAGE" --dataset "$DATA" --split test --variant "$variant" --quiet \
-        --record "test_$variant" --json "$RUN/test_$variant.json" --plot "$RUN/pr_test_$variant.png"
+        --record "test_$variant" --json "$RUN/test_$variant.json" --plot "$PACKAGE/plots/pr_test_$variant.png"
 done
 edge-inspect eval --model "$PACKAGE" --dataset models/dagm-sample --quiet --record sample_int8
 echo "done in $(( ($(date +%s) - started) / 60 )) min: $PACKAGE"

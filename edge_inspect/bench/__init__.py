@@ -12,8 +12,8 @@ from edge_inspect.bench.figures import (
     RssTrend,
     ratio,
     rss_trend,
-    steady_fps,
     summarize_latencies,
+    window_fps,
 )
 from edge_inspect.bench.render import format_text, report_json
 from edge_inspect.bench.report import (
@@ -37,6 +37,6 @@ __all__ = [
     "report_json",
     "rss_trend",
     "run_bench",
-    "steady_fps",
     "summarize_latencies",
+    "window_fps",
 ]

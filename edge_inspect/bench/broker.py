@@ -42,6 +42,20 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+def check_reachable(host: str, port: int, timeout_s: float = 5.0) -> None:
+    """Raise a clear error now, rather than after a whole mode of unacknowledged frames, when nothing
+    accepts TCP connections at ``host:port``."""
+    try:
+        with socket.create_connection((host, port), timeout=timeout_s):
+            return
+    except OSError as exc:
+        msg = (
+            f"bench: no MQTT broker answers at {host}:{port} (mqtt.host / mqtt.port): {exc.strerror or exc}; "
+            "start one, point --set mqtt.host=... / mqtt.port=... at one, or use --broker mosquitto"
+        )
+        raise EdgeInspectError(msg) from exc
+
+
 def _listening(port: int) -> bool:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.settimeout(0.2)

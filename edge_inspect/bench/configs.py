@@ -3,7 +3,8 @@
 What changes, and why:
 - the source becomes a replay of the sample images from memory (decoded once), so the bench measures the
   daemon and not the disk or the camera; at a fixed rate for the fixed-load modes;
-- the broker is the bench's (``--broker mosquitto``) or the config's own, and results go under
+- the broker is the bench's (``--broker mosquitto``) or the config's own, results go at QoS 1 at least
+  (a frame counts at its PUBACK, which QoS 0 does not have), and under
   ``<topic_prefix>-bench/...`` with a fresh client id and no kept session, so MES subscribers of the
   station never receive bench results and the broker keeps nothing afterwards;
 - durable state (``paths.state_dir``, ``outbox.path``, ``images.dir``) moves into a scratch folder, so the
@@ -83,6 +84,7 @@ def bench_config(
         topic_prefix=config.mqtt.topic_prefix + BENCH_TOPIC_SUFFIX,
         client_id=f"edge-inspect-bench-{uuid.uuid4().hex[:12]}",
         session_expiry_s=0,
+        qos=max(config.mqtt.qos, 1),
     )
     if broker is not None:
         mqtt = _update(mqtt, host=broker[0], port=broker[1], tls=None, username=None, password=None,

@@ -41,22 +41,16 @@ def summarize_latencies(samples_ms: Sequence[float]) -> LatencySummary:
     return LatencySummary(len(values), p50, p95, p99, float(values.mean()), float(values.max()))
 
 
-def steady_fps(done_at: Sequence[float], warmup: int) -> float:
-    """Frames per second after the first ``warmup`` completions, from completion times in seconds.
+def window_fps(frames: int, span_s: float) -> float:
+    """Frames per second of a measured window that opened with a completion and holds ``frames`` of them.
 
-    The window opens at the ``warmup``-th completion (0-based index ``warmup``) and closes at the last;
-    it holds ``len - 1 - warmup`` inter-completion gaps. Start-up (compilation, first-inference
-    allocation, broker connection) is thereby left out of every mode alike. NaN when fewer than two
-    completions remain after the warm-up, or when they share one instant.
+    The window opens at the first completion after the warm-up and closes at the last, so it holds
+    ``frames - 1`` inter-completion gaps: start-up (compilation, first-inference allocation, broker
+    connection) is left out of every mode alike. NaN with fewer than two frames or a zero span.
     """
-    times = sorted(done_at)
-    if warmup < 0:
-        msg = f"warmup must be >= 0, got {warmup}"
-        raise ValueError(msg)
-    if len(times) - warmup < 2:
+    if frames < 2 or span_s <= 0:
         return math.nan
-    span = times[-1] - times[warmup]
-    return (len(times) - 1 - warmup) / span if span > 0 else math.nan
+    return (frames - 1) / span_s
 
 
 def ratio(numerator: float, denominator: float) -> float:

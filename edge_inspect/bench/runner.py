@@ -1,8 +1,10 @@
 """One bench invocation: the modes in turn, on the same machine, model, engine settings and images.
 
-Order: (a) engine alone [(a') wrapper], (c) naive loop, (b) daemon, (d) fixed rate, (e) long run. The
-naive loop runs before the daemon because the daemon sets process-wide thread counts (OpenCV's) that a
-hand-written loop would not have; every mode builds its own engine, so none inherits another's requests.
+Order: (a) engine alone [(a') wrapper], (c) naive loop, (b) daemon, repeated ``--repeat`` times and
+interleaved, so that other work on the machine hits every mode alike; then (d) fixed rate, (e) long run.
+Every mode builds its own engine, so none inherits another's requests; the daemon sets OpenCV's thread
+count from the config (process-wide), and the naive loop sets it back to OpenCV's default, as a
+hand-written loop would leave it.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from edge_inspect.bench import report as rep
-from edge_inspect.bench.broker import LocalMosquitto
+from edge_inspect.bench.broker import LocalMosquitto, check_reachable
 from edge_inspect.bench.completions import Measured
 from edge_inspect.bench.configs import (
     bench_config,
@@ -132,7 +134,7 @@ class _Context:
 def run_bench(
     config: AppConfig, options: BenchOptions, progress: Progress = lambda _m: None
 ) -> rep.BenchReport:
-    """Run the chosen modes and return the report (its text and JSON forms are in :mod:`report`)."""
+    """Run the chosen modes and return the report (:mod:`~edge_inspect.bench.render` prints it)."""
     problems = options.problems()
     if problems:
         raise ConfigError(problems)
@@ -150,6 +152,8 @@ def run_bench(
             broker_at, pid = (local.host, local.port), local.pid
             probe = (lambda: process_cpu_s(pid)) if pid is not None else None
             broker_text = f"mosquitto {local.host}:{local.port} (started by the bench, {local.executable})"
+        elif _publishes(options):
+            check_reachable(config.mqtt.host, config.mqtt.port)
         scratch = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="edge-inspect-bench-")))
         ctx = _Context(config, package, options, images, scratch, broker_at, probe, passes * files, passes)
         ctx.engine_settings["type"] = config.engine.type
@@ -206,6 +210,14 @@ def _round(ctx: _Context, progress: Progress) -> list[rep.ModeResult]:
         cfg = ctx.configured("daemon", passes=ctx.passes)
         results.append(_daemon(rep.DAEMON, cfg, options, frames=ctx.frames, probe=ctx.probe))
     return results
+
+
+def _publishes(options: BenchOptions) -> bool:
+    """Whether any chosen mode publishes (all but the engine-only ones)."""
+    modes = set(options.modes) - {rep.ENGINE, rep.WRAPPER}
+    return (
+        bool(modes) or options.load is not None or options.rate is not None or options.duration_s is not None
+    )
 
 
 def _labelled(progress: Progress, label: str, message: str) -> None:

@@ -39,7 +39,8 @@ def add_parser(subparsers: Any) -> None:
         "--modes",
         default="engine,daemon,naive",
         help="comma-separated: engine (a), wrapper (a': the engine through its "
-        "Python wrapper), daemon (b), naive (c); default engine,daemon,naive",
+        "Python wrapper), daemon (b), naive (c), or none (only --rate / --duration); "
+        "default engine,daemon,naive",
     )
     parser.add_argument(
         "--repeat",
@@ -122,7 +123,7 @@ def run(args: argparse.Namespace) -> int:
     options = BenchOptions(
         frames=args.frames,
         warmup=args.warmup,
-        modes=tuple(m.strip() for m in args.modes.split(",") if m.strip()),
+        modes=tuple(m.strip() for m in args.modes.split(",") if m.strip() not in ("", "none")),
         load=args.load,
         rate=args.rate,
         duration_s=args.duration,

@@ -94,7 +94,10 @@ def run(args: argparse.Namespace) -> int:
         full = {**report, "outcomes": [o.__dict__ for o in outcomes]}
         Path(args.json_path).write_text(json.dumps(full, indent=1), encoding="utf-8")
     if args.record:
-        update_manifest(Path(args.model), evaluation={args.record: _compact(report)})
+        compact = _compact(report)
+        if args.plot and Path(args.plot).resolve().is_relative_to(Path(args.model).resolve()):
+            compact["plot"] = Path(args.plot).resolve().relative_to(Path(args.model).resolve()).as_posix()
+        update_manifest(Path(args.model), evaluation={args.record: compact})
         print(f"figures recorded in the manifest as evaluation.{args.record}")
     return 0
 

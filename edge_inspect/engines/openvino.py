@@ -5,18 +5,22 @@ several tiles at once while the other stages prepare the next frame; its callbac
 rows in tile order (:class:`FrameJob`). ``submit`` blocks while every request is busy: that is the
 pipeline's back-pressure, and OpenVINO releases the GIL while it waits.
 
-Two properties of AsyncInferQueue shape this module (openvino 2026.4, checked in the tests):
+Three properties of OpenVINO's Python API shape this module (openvino 2026.4, checked in the tests):
 - an exception raised in a Python callback terminates the process, so the callback catches everything
   and hands it to the frame;
 - a request whose inference fails never calls back and poisons the queue: every later ``start_async``
   and ``wait_all`` re-raises its error. The engine then finds that request, fails its frame, and
-  replaces the queue, so one bad frame costs one frame.
+  replaces the queue, so one bad frame costs one frame;
+- a compiled model destroyed on one of its own threads, or while one of them waits for the GIL, aborts
+  or hangs the process. So nothing an OpenVINO thread holds owns the engine (see jobs.py), and
+  ``close`` releases the compiled model only once its threads are quiet.
 """
 
 from __future__ import annotations
 
 import functools
 import threading
+import time
 from pathlib import Path
 from typing import Any
 
@@ -33,6 +37,13 @@ from edge_inspect.model.package import ModelPackage
 from edge_inspect.types import EngineCallback, FloatArray, TensorSpec
 
 log = structlog.get_logger(__name__)
+
+_SETTLE_S = 0.05
+"""Pause, without the GIL, between the last request and releasing the compiled model (see ``close``).
+
+Without it, 2 of 12 runs of the AUTO-device tests in tests/unit/engines/test_openvino.py hung (the
+destructor joining a thread that waited for the GIL); with it, none of 16, nor of 25 runs of the file.
+"""
 
 
 class OpenVINOEngine:
@@ -143,11 +154,13 @@ class OpenVINOEngine:
                 return
             self._drain()
             self._in_flight.wait_idle()
-            # Every callback has delivered; wait until each request has also left its callback, so no
-            # OpenVINO thread still uses what is released here, on this thread.
+            # Every frame has had its callback; now wait until each request has left its callback too,
+            # then let OpenVINO's threads finish their last steps, some of which take the GIL, before
+            # the compiled model's destructor joins those threads while this thread holds the GIL.
             self._drain()
             for old in self._retired:
                 _settle(old)
+            time.sleep(_SETTLE_S)
             self._closed = True
             self._retired.clear()
             del self._queue, self._compiled, self._in_port

@@ -28,10 +28,10 @@ from paho.mqtt.properties import Properties
 from edge_inspect.config.mqtt import MqttConfig
 from edge_inspect.errors import PublishError
 from edge_inspect.publish.acks import AckTracker, OnAck
-from edge_inspect.publish.alarm import Alarm
-from edge_inspect.publish.outbox import Outbox, PutResult
+from edge_inspect.publish.outbox import Outbox
 from edge_inspect.publish.payload import encode, result_payload, stats_payload, status_payload
 from edge_inspect.publish.sender import CountFn, OutboxSender
+from edge_inspect.publish.store import ResultStore, Stored
 from edge_inspect.publish.topics import Topics
 from edge_inspect.types import InspectionResult, SourceState
 
@@ -42,7 +42,6 @@ TlsSetup = Callable[[mqtt.Client], None]
 
 _STATUS_HEADROOM = 8
 """Client in-flight slots beyond the outbox window, so status messages never wait behind results."""
-_LOGGED_KEYS = 20
 
 
 class MqttPublisher:
@@ -83,8 +82,7 @@ class MqttPublisher:
         self._acks = AckTracker()
         self._connected = threading.Event()
         self._fallback_max_pending = fallback_max_pending
-        self.full_alarm = Alarm("outbox_full")
-        self.store_alarm = Alarm("outbox_store_failed")
+        self.store = ResultStore(outbox, self._count) if outbox is not None else None
         self.window = window or config.max_inflight
         self.client = mqtt.Client(
             CallbackAPIVersion.VERSION2,
@@ -189,48 +187,19 @@ class MqttPublisher:
         """Store the result (durable) or hand it to the client; returns without waiting for the network."""
         payload = encode(result_payload(result))
         key = result.result_id
-        if self.outbox is None or self.sender is None:
+        if self.store is None or self.sender is None:
             self._publish_direct(self.topics.result, payload, key)
             return
-        try:
-            outcome = self.outbox.put(key, self.topics.result, payload)
-        except PublishError as exc:
-            self._store_failed(key, payload, exc)
-            return
-        self.store_alarm.clear("the outbox stores results again", path=str(self.outbox.path))
-        self._account(key, outcome)
-        self.sender.wake()
+        stored = self.store.store(key, self.topics.result, payload)
+        if stored is Stored.STORED:
+            self.sender.wake()
+        elif stored is Stored.FAILED:
+            self._fallback(key, payload)
 
-    def _account(self, key: str, outcome: PutResult) -> None:
-        """Count and alarm on whatever a bound made the outbox give up; never silently."""
-        lost = list(outcome.evicted) if outcome.stored else [key]
-        if not lost:
-            if not self.outbox or not self.outbox.full():
-                self.full_alarm.clear("the outbox is below its bounds again")
-            return
-        how = "evicted" if outcome.stored else "rejected"
-        self._count("outbox.dropped", len(lost))
-        self._count(f"outbox.dropped.{how}", len(lost))
-        self.full_alarm.raise_(
-            f"outbox full: results {how} unsent",
-            reason=outcome.reason,
-            policy=self.outbox.limits.when_full if self.outbox else None,
-            result_ids=lost[:_LOGGED_KEYS],
-            count=len(lost),
-        )
-
-    def _store_failed(self, key: str, payload: bytes, exc: PublishError) -> None:
-        """Disk full or an I/O error: keep inspecting; publish this one directly, as a best effort."""
-        self._count("outbox.store_failed", 1)
-        direct = self._acks.pending() < self._fallback_max_pending
-        self.store_alarm.raise_(
-            "outbox cannot store results; publishing them directly (not durable)",
-            error=str(exc),
-            result_id=key,
-            published_directly=direct,
-        )
-        if direct:
-            self._publish_direct(self.topics.result, payload)
+    def _fallback(self, key: str, payload: bytes) -> None:
+        """The outbox could not store it (disk full): keep inspecting; send it directly, as a best effort."""
+        if self._acks.pending() < self._fallback_max_pending:
+            self._publish_direct(self.topics.result, payload, key)
         else:
             self._count("outbox.lost", 1)
             log.error("result lost: not stored and too many awaiting PUBACK", result_id=key)

@@ -27,63 +27,24 @@ for long, and SQLite's own locking never has two writers to arbitrate.
 from __future__ import annotations
 
 import contextlib
+import os
 import sqlite3
 import threading
 import time
-from collections.abc import Callable, Iterable, Iterator, Sequence
-from dataclasses import dataclass, replace
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import replace
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 from edge_inspect.config.outbox import OutboxConfig
 from edge_inspect.errors import PublishError
 from edge_inspect.publish import outbox_sql as sql
+from edge_inspect.publish.outbox_records import Limits, OutboxEntry, PutResult, entry, leading
 from edge_inspect.publish.outbox_sql import COLUMNS, WAITING, Sync, Transaction
 
-FullPolicy = Literal["drop_oldest", "reject_new"]
+__all__ = ["Limits", "Outbox", "OutboxEntry", "PutResult", "open_outbox"]
 
 _BATCH = 256
-
-
-@dataclass(frozen=True, slots=True)
-class OutboxEntry:
-    """One stored result. ``replayed``: it may have been delivered before (an earlier run stored it, or
-    it is sent again after a lost connection)."""
-
-    row_id: int
-    key: str
-    topic: str
-    payload: bytes
-    stored_at: float
-    replayed: bool
-
-
-@dataclass(frozen=True, slots=True)
-class PutResult:
-    """What :meth:`Outbox.put` did: ``stored`` or not (``reject_new``), and which keys it evicted."""
-
-    stored: bool
-    evicted: tuple[str, ...] = ()
-    reason: str | None = None
-    """Why the new result was not stored, or why others were evicted; None when no bound was hit."""
-
-
-@dataclass(frozen=True, slots=True)
-class Limits:
-    """The outbox's bounds and the policy applied when a new result would exceed one."""
-
-    max_rows: int
-    max_bytes: int
-    max_age_s: float | None
-    when_full: FullPolicy
-
-    def over(self, rows: int, size: int) -> str | None:
-        """Which bound ``rows`` results of ``size`` payload bytes break, or None."""
-        if rows > self.max_rows:
-            return f"max_rows {self.max_rows} reached"
-        if size > self.max_bytes:
-            return f"max_bytes {self.max_bytes} reached"
-        return None
 
 
 class Outbox:
@@ -109,12 +70,19 @@ class Outbox:
         self._lock = threading.Lock()
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
+            held = sql.lock_exclusively(self.path)
         except OSError as exc:
-            msg = f"outbox {self.path}: cannot create its folder: {exc}"
+            msg = f"outbox {self.path}: cannot create it or its lock: {exc}"
             raise PublishError(msg) from exc
+        if isinstance(held, str):
+            # two daemons on one outbox would each re-send the other's results as their own
+            msg = f"outbox {self.path}: {held}; give each station its own paths.state_dir or outbox.path"
+            raise PublishError(msg)
+        self._lock_fd = held
         try:
             self._db = sql.connect(self.path, sync, max_page_count)
         except sqlite3.Error as exc:
+            os.close(self._lock_fd)
             msg = f"outbox {self.path}: not a usable outbox database: {exc}"
             raise PublishError(msg) from exc
         try:
@@ -122,6 +90,7 @@ class Outbox:
             self._rows, self._bytes = sql.waiting_totals(self._db)
         except sqlite3.Error as exc:
             self._db.close()
+            os.close(self._lock_fd)
             msg = f"outbox {self.path}: cannot start a run: {exc}"
             raise PublishError(msg) from exc
         self.replay_rows = self._rows
@@ -226,7 +195,7 @@ class Outbox:
             with self._failing("cannot expire old rows"), Transaction(self._db):
                 while True:
                     rows = sql.oldest_waiting(self._db, _BATCH)
-                    old = _leading(rows, lambda row: float(row[2]) < cutoff)
+                    old = leading(rows, lambda row: float(row[2]) < cutoff)
                     if not old:
                         break
                     sql.delete_ids(self._db, [int(row[0]) for row in old])
@@ -247,7 +216,7 @@ class Outbox:
                 f"SELECT {COLUMNS} FROM outbox WHERE id > ? AND {WAITING} ORDER BY id LIMIT ?",  # noqa: S608 (constants)
                 (after, limit),
             ).fetchall()
-        return [_entry(row, self.run) for row in rows]
+        return [entry(row, self.run) for row in rows]
 
     def acked_since(self, since: float, until: float | None = None) -> list[OutboxEntry]:
         """Kept rows acknowledged between ``since`` and ``until`` (wall clock), in order, marked
@@ -257,7 +226,7 @@ class Outbox:
                 f"SELECT {COLUMNS} FROM outbox WHERE acked_at >= ? AND acked_at <= ? ORDER BY id",  # noqa: S608 (constants)
                 (since, until if until is not None else float("inf")),
             ).fetchall()
-        return [replace(_entry(row, self.run), replayed=True) for row in rows]
+        return [replace(entry(row, self.run), replayed=True) for row in rows]
 
     def depth(self) -> int:
         """Results waiting (not yet acknowledged)."""
@@ -301,6 +270,8 @@ class Outbox:
             with contextlib.suppress(sqlite3.Error):
                 self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
             self._db.close()
+            with contextlib.suppress(OSError):
+                os.close(self._lock_fd)
 
     @contextlib.contextmanager
     def _failing(self, what: str) -> Iterator[None]:
@@ -319,20 +290,3 @@ def open_outbox(config: OutboxConfig, state_dir: Path | None) -> Outbox | None:
         return None
     limits = Limits(config.max_rows, config.max_bytes, config.max_age_s, config.when_full)
     return Outbox(path, limits, sync=config.sync)
-
-
-def _leading(rows: Sequence[Any], keep: Callable[[Any], bool]) -> list[Any]:
-    """The rows at the start of ``rows`` for which ``keep`` holds, up to the first for which it does not."""
-    taken = []
-    for row in rows:
-        if not keep(row):
-            break
-        taken.append(row)
-    return taken
-
-
-def _entry(row: Sequence[Any], run: int) -> OutboxEntry:
-    row_id, key, topic, payload, stored_at, row_run = row
-    return OutboxEntry(
-        int(row_id), str(key), str(topic), bytes(payload), float(stored_at), int(row_run) < run
-    )

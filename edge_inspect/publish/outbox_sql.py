@@ -6,6 +6,8 @@ acknowledgements) and this module as storage. Every function here runs inside th
 
 from __future__ import annotations
 
+import fcntl
+import os
 import sqlite3
 from collections.abc import Sequence
 from pathlib import Path
@@ -66,6 +68,22 @@ def connect(path: Path, sync: Sync, max_page_count: int | None) -> sqlite3.Conne
         db.close()
         raise
     return db
+
+
+def lock_exclusively(path: Path) -> int | str:
+    """Take ``<path>.lock`` for this process: the open descriptor, or (when another process holds it) a
+    sentence saying who. The kernel releases it when the process ends, however it ends."""
+    lock_path = path.with_name(path.name + ".lock")
+    fd = os.open(lock_path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        holder = os.pread(fd, 32, 0).decode(errors="replace").strip() or "unknown"
+        os.close(fd)
+        return f"in use by another process (pid {holder})"
+    os.ftruncate(fd, 0)
+    os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+    return fd
 
 
 def next_run(db: sqlite3.Connection) -> int:

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import collections
 import functools
-import json
 import threading
 import time
 from collections.abc import Callable
@@ -30,7 +29,7 @@ import structlog
 from edge_inspect.errors import PublishError
 from edge_inspect.publish.alarm import Alarm
 from edge_inspect.publish.outbox import Outbox, OutboxEntry
-from edge_inspect.publish.payload import encode
+from edge_inspect.publish.outbox_records import replayed_payload
 
 log = structlog.get_logger(__name__)
 
@@ -41,21 +40,6 @@ CountFn = Callable[[str, int], None]
 
 _HOUSEKEEPING_S = 1.0
 _LOGGED_DROPS = 20
-
-
-def replayed_payload(payload: bytes) -> bytes:
-    """The stored JSON with ``"replayed": true``; anything else (not a JSON object) is sent unchanged."""
-    try:
-        data = json.loads(payload)
-    except (UnicodeDecodeError, ValueError):
-        return payload
-    if not isinstance(data, dict) or data.get("replayed") is True:
-        return payload
-    data["replayed"] = True
-    try:
-        return encode(data)
-    except PublishError:
-        return payload
 
 
 class OutboxSender:

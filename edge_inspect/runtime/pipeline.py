@@ -266,11 +266,7 @@ class Pipeline:
             self.inspector = replace(self.inspector, engine=new_engine)
             self._infer_generation += 1
             generation = self._infer_generation
-        abandoned = self.inflight.abandon()
-        for prepared, started in abandoned:
-            error = EngineError(f"{reason}; the engine was restarted")
-            self.q_inferred.put(_Done(prepared, None, error, (time.monotonic() - started) * 1000.0))
-        self.inflight.released(len(abandoned))
+        self.abandon_inflight(f"{reason}; the engine was restarted")
         self.stats.count("restarts.engine")
         thread = threading.Thread(
             target=self._guard("infer", lambda: self._infer_loop(generation)), name="stage-infer", daemon=True
@@ -278,6 +274,20 @@ class Pipeline:
         self._threads.append(thread)
         thread.start()
         return old
+
+    def abandon_inflight(self, reason: str) -> int:
+        """Answer every inference in flight with an ERROR result saying ``reason`` (a stuck engine at a
+        restart or at shutdown); a late answer from the engine is then ignored. Returns how many."""
+        abandoned = self.inflight.abandon()
+        try:
+            for prepared, started in abandoned:
+                elapsed_ms = (time.monotonic() - started) * 1000.0
+                self.q_inferred.put(_Done(prepared, None, EngineError(reason), elapsed_ms))
+        except Closed:
+            log.error("frames in flight could not be answered: the pipeline has ended", frames=len(abandoned))
+        finally:
+            self.inflight.released(len(abandoned))
+        return len(abandoned)
 
     def swap_decision(self, finish: Finish, make_result: ResultFactory) -> None:
         """New decision rules (and the result factory that records them), applied between two frames."""

@@ -46,6 +46,8 @@ def _figures(key: str, block: dict[str, Any]) -> list[str]:
             f"{_pct(c['recall'])} | {_pct(c['false_alarm_rate'])} | {_num(c['mean_iou'])} |"
             for name, c in per_class.items()
         ]
+    if block.get("plot"):
+        lines += ["", f"![precision-recall curve]({block['plot']})"]
     sweep = block.get("sweep", [])
     if sweep:
         lines += [

@@ -12,6 +12,8 @@ import random
 import time
 from pathlib import Path
 
+import pytest
+
 from tests.integration.faults.harness import (
     Daemon,
     DepthProbe,
@@ -25,6 +27,8 @@ from tests.integration.faults.harness import (
     wait_until,
     write_config,
 )
+
+pytestmark = pytest.mark.slow  # 2,000+ frames each; deselect with -m 'not slow'
 
 SEED = 20240611
 BROKER_KILLS = 10

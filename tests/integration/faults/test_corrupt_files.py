@@ -11,6 +11,8 @@ import time
 import zlib
 from pathlib import Path
 
+import pytest
+
 from tests.integration.faults.harness import (
     Daemon,
     DepthProbe,
@@ -23,6 +25,8 @@ from tests.integration.faults.harness import (
     wait_until,
     write_config,
 )
+
+pytestmark = pytest.mark.slow  # 2,000+ frames each; deselect with -m 'not slow'
 
 FPS = 150.0
 

@@ -17,6 +17,8 @@ import signal
 import time
 from pathlib import Path
 
+import pytest
+
 from tests.integration.faults.harness import (
     Daemon,
     DepthProbe,
@@ -31,6 +33,8 @@ from tests.integration.faults.harness import (
     waiting_rows,
     write_config,
 )
+
+pytestmark = pytest.mark.slow  # 2,000+ frames each; deselect with -m 'not slow'
 
 SEED = 7
 DAEMON_KILLS = 5

@@ -45,3 +45,15 @@ def test_given_a_probe_when_measured_then_its_cpu_is_reported_over_the_same_wind
 def test_a_negative_warmup_is_refused() -> None:
     with pytest.raises(ValueError, match="warmup"):
         Completions(warmup=-1)
+
+
+def test_given_more_frames_than_it_keeps_when_measured_then_a_uniform_sample_of_latencies_remains() -> None:
+    done = Completions(warmup=10, keep=1000)
+    for k in range(20_010):
+        done.add(float(k % 100), done_at=k * 0.01)  # latencies 0..99 ms, evenly
+    measured = done.result()
+    assert measured.frames == 20_010
+    assert measured.measured == 20_000
+    assert measured.fps == pytest.approx(100.0)  # every frame counts towards fps, kept or not
+    assert len(measured.latency_ms) == 1000
+    assert 40.0 < sorted(measured.latency_ms)[500] < 60.0  # the sample's median is near the true 49.5

@@ -41,6 +41,7 @@ def test_given_a_station_when_configured_for_the_bench_then_topics_broker_and_se
     assert bench.mqtt.topic_prefix == "plant/aoi" + BENCH_TOPIC_SUFFIX  # MES never sees bench results
     assert (bench.mqtt.host, bench.mqtt.port) == ("127.0.0.1", 1884)
     assert bench.mqtt.session_expiry_s == 0
+    assert bench.mqtt.qos == 1
     assert bench.mqtt.client_id is not None
     assert bench.mqtt.client_id.startswith("edge-inspect-bench-")
     assert bench.model == config.model
@@ -48,9 +49,10 @@ def test_given_a_station_when_configured_for_the_bench_then_topics_broker_and_se
 
 
 def test_given_the_config_broker_when_configured_then_host_and_port_stay(tmp_path: Path) -> None:
-    config = station(tmp_path)
+    config = station(tmp_path, mqtt={"host": "mes.example", "port": 8883, "qos": 2})
     bench = bench_config(config, replay_source(config, "x", passes=1), tmp_path / "s", None)
     assert (bench.mqtt.host, bench.mqtt.port) == ("mes.example", 8883)
+    assert bench.mqtt.qos == 2  # QoS 1 is the floor: a frame counts at its acknowledgement
 
 
 def test_given_durable_state_when_configured_then_it_moves_into_the_scratch_folder(tmp_path: Path) -> None:

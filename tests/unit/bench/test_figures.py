@@ -6,7 +6,7 @@ import math
 
 import pytest
 
-from edge_inspect.bench.figures import ratio, rss_trend, steady_fps, summarize_latencies
+from edge_inspect.bench.figures import ratio, rss_trend, summarize_latencies, window_fps
 
 
 def test_given_1_to_100_ms_when_summarised_then_percentiles_interpolate_like_numpy() -> None:
@@ -34,22 +34,13 @@ def test_given_no_samples_when_summarised_then_figures_are_nan_not_an_error() ->
     assert math.isnan(summary.p99)
 
 
-def test_given_completions_every_100_ms_after_a_slow_start_when_fps_then_the_start_is_left_out() -> None:
-    # warm-up: 3 frames over 5 s (compilation, first inference); then one frame every 0.1 s
-    done = [0.0, 2.5, 5.0, *(5.0 + 0.1 * k for k in range(1, 21))]
-    assert steady_fps(done, warmup=3) == pytest.approx(10.0)
-    assert steady_fps(done, warmup=0) < 4.5
+def test_given_21_frames_over_2_seconds_when_fps_then_20_gaps_make_10_fps() -> None:
+    assert window_fps(21, 2.0) == pytest.approx(10.0)
 
 
-def test_given_completions_out_of_order_when_fps_then_they_are_sorted_first() -> None:
-    assert steady_fps([0.4, 0.0, 0.2, 0.1, 0.3], warmup=0) == pytest.approx(10.0)
-
-
-def test_given_too_few_completions_after_the_warmup_when_fps_then_nan() -> None:
-    assert math.isnan(steady_fps([0.0, 1.0, 2.0], warmup=2))
-    assert math.isnan(steady_fps([1.0, 1.0], warmup=0))
-    with pytest.raises(ValueError, match="warmup"):
-        steady_fps([0.0, 1.0], warmup=-1)
+def test_given_too_few_frames_or_no_span_when_fps_then_nan() -> None:
+    assert math.isnan(window_fps(1, 2.0))
+    assert math.isnan(window_fps(5, 0.0))
 
 
 @pytest.mark.parametrize(

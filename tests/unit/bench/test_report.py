@@ -83,9 +83,7 @@ def test_given_three_rounds_when_the_median_is_picked_then_the_middle_fps_wins_a
     chosen = pick_median(rounds)
     assert chosen.fps == 38.0
     # CPU per frame: 200 % / fps
-    assert chosen.notes == (
-        "median of 3 rounds: fps (30.00, 45.00, 38.00), CPU ms/frame (66.7, 44.4, 52.6)",
-    )
+    assert chosen.notes == ("median of 3 rounds: fps (30.00, 45.00, 38.00), CPU ms/frame (66.7, 44.4, 52.6)",)
     assert chosen.cpu_ms_per_frame == pytest.approx(2000.0 / 38.0)  # the median round's, by CPU too
     assert pick_median([rounds[0]]) is rounds[0]
     with pytest.raises(ValueError, match="at least one"):

@@ -103,3 +103,31 @@ def test_given_contradictory_options_when_benched_then_each_problem_is_named(
     assert "--frames 5 must exceed --warmup 10" in err
     assert "unknown mode 'turbo'" in err
     assert "--load and --rate are alternatives" in err
+
+
+def test_given_a_duration_when_benched_then_the_long_run_reports_an_rss_trend(
+    station: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    report_path = tmp_path / "bench.json"
+    code = bench(station, "--broker", "mosquitto", "--modes", "daemon", "--rate", "100",
+                 "--duration", "2", "--rss-every", "0.1", "--json", str(report_path))  # fmt: skip
+    assert code == 0
+    report = json.loads(report_path.read_text(encoding="utf-8"))
+    soak = next(m for m in report["modes"] if m["mode"] == "soak")
+    assert soak["rss"]["samples"] >= 5
+    assert 0 < soak["rss"]["span_s"] <= 2.5
+    assert soak["rss"]["start_mb"] > 0
+    rss_target = next(t for t in report["targets"] if t["name"].startswith("RSS"))
+    assert rss_target["met"] is not None
+    assert "the target is stated for 30 min" in rss_target["note"]
+    assert "(e) daemon, long run" in capsys.readouterr().out
+
+
+def test_given_no_broker_at_the_configured_address_when_benched_then_it_says_so_before_measuring(
+    station: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code = bench(station, "--modes", "daemon")  # station.yaml points at 127.0.0.1:1, where nothing listens
+    assert code == 1
+    err = capsys.readouterr().err
+    assert "no MQTT broker answers at 127.0.0.1:1" in err
+    assert "--broker mosquitto" in err

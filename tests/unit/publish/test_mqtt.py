@@ -253,7 +253,8 @@ def test_given_an_outage_longer_than_the_outbox_when_drop_oldest_then_the_newest
 
     assert counts.values["outbox.dropped"] == 30
     assert counts.values["outbox.dropped.evicted"] == 30
-    assert pub.full_alarm.active
+    assert pub.store is not None
+    assert pub.store.full_alarm.active
     with Mosquitto(tmp_path / "broker", port=port), Subscriber(port, "edge-inspect/+/+/result") as sub:
         assert pub.wait_connected(15)
         got = wait_results(sub, 50)
@@ -274,7 +275,8 @@ def test_given_reject_new_when_full_then_the_backlog_is_kept_and_new_results_are
 
     assert box.keys() == [r.result_id for r in sent[:10]]
     assert counts.values["outbox.dropped.rejected"] == 5
-    assert pub.full_alarm.active
+    assert pub.store is not None
+    assert pub.store.full_alarm.active
     box.close()
 
 
@@ -295,7 +297,8 @@ def test_given_a_full_disk_when_results_come_then_inspection_goes_on_and_they_ar
         pub.close()
 
     assert counts.values["outbox.store_failed"] > 0
-    assert pub.store_alarm.raised == counts.values["outbox.store_failed"]
+    assert pub.store is not None
+    assert pub.store.store_alarm.raised == counts.values["outbox.store_failed"]
     assert {r["result_id"] for r in got} == {r.result_id for r in sent}
     box.close()
 
@@ -323,5 +326,6 @@ def test_given_a_full_disk_and_no_broker_when_results_come_then_the_ones_beyond_
     assert stored + failed == 100
     assert failed > 5
     assert counts.values["outbox.lost"] == failed - 5  # five wait in memory for the broker
-    assert pub.store_alarm.active
+    assert pub.store is not None
+    assert pub.store.store_alarm.active
     box.close()

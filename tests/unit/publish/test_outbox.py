@@ -246,6 +246,19 @@ def test_given_a_full_disk_when_put_then_a_clear_error_names_the_file_and_the_ou
     assert box.keys() == ["after"]
 
 
+def test_given_an_outbox_in_use_when_a_second_daemon_opens_it_then_it_is_refused_naming_the_holder(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "o.sqlite3"
+    first = Outbox(path, ROOMY)
+
+    with pytest.raises(PublishError, match=rf"in use by another process \(pid {os.getpid()}\)"):
+        Outbox(path, ROOMY)
+
+    first.close()
+    Outbox(path, ROOMY).close()  # free again once the first one is closed (or its process has died)
+
+
 def test_given_a_file_that_is_not_an_outbox_when_opened_then_the_error_names_it(tmp_path: Path) -> None:
     path = tmp_path / "o.sqlite3"
     path.write_bytes(b"this is not a database" * 100)

@@ -1,0 +1,53 @@
+"""Inferences in flight: each answered exactly once, by its callback or by an engine restart."""
+
+from __future__ import annotations
+
+import threading
+
+from edge_inspect.runtime.inflight import Inflight
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 10.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_given_submissions_then_the_oldest_start_is_reported_until_answered() -> None:
+    clock = Clock()
+    flights: Inflight[str] = Inflight(clock)
+    first = flights.begin("a")
+    clock.now = 12.0
+    flights.begin("b")
+
+    assert flights.oldest_start() == 10.0
+    assert flights.claim(first)
+    flights.released()
+    assert flights.oldest_start() == 12.0
+    assert len(flights) == 1
+
+
+def test_given_an_abandon_then_late_callbacks_cannot_answer_again() -> None:
+    flights: Inflight[str] = Inflight()
+    tokens = [flights.begin(name) for name in "abc"]
+
+    abandoned = flights.abandon()
+
+    assert sorted(item for item, _start in abandoned) == ["a", "b", "c"]
+    assert not any(flights.claim(token) for token in tokens)
+    assert not flights.wait_idle(0.05)  # the abandoned answers are not queued yet
+    flights.released(len(abandoned))
+    assert flights.wait_idle(0.05)
+    assert flights.oldest_start() is None
+
+
+def test_given_a_claimed_answer_then_wait_idle_waits_until_it_is_released() -> None:
+    flights: Inflight[str] = Inflight()
+    token = flights.begin("a")
+    assert flights.claim(token)
+
+    threading.Timer(0.05, flights.released).start()
+
+    assert flights.wait_idle(2.0)
