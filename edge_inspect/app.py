@@ -13,7 +13,7 @@ import signal
 import threading
 import time
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from types import FrameType
@@ -231,6 +231,10 @@ class App:
             on_fatal=self.request_stop,
             count=self.stats.count,
         )
+        source_stats = getattr(self.source, "stats", None)  # sources with counters (cameras) expose them
+        if callable(source_stats):
+            for key in source_stats():
+                self.stats.gauges[f"source.{key}"] = _reader(source_stats, key)
         self.stats.gauges["mqtt.pending"] = self.publisher.pending
         self.stats.gauges["mqtt.connected"] = lambda: float(self.publisher.connected)
         if self.outbox is not None and self.publisher.store is not None:
@@ -291,10 +295,14 @@ class App:
         self.config = self.config.model_copy(update={"decision": reloaded.decision})
         return True
 
+    def _camera_state(self) -> str | None:
+        state = self.cameras.states().get(self.config.camera)
+        return None if state is None else state.state.value
+
     def _stats_loop(self) -> None:
         interval = self.config.mqtt.stats_interval_s
         while not self._stop.wait(interval) and not self.pipeline.done.is_set():
-            self.publisher.publish_stats(self.stats.snapshot())
+            self.publisher.publish_stats(self.stats.snapshot(), self._camera_state())
 
     def run(self) -> int:
         """Run until the source ends or a stop is requested; return the process exit code."""
@@ -334,12 +342,12 @@ class App:
             drained = self.pipeline.join(1.0)  # the ERROR results of a stuck engine still reach the outbox
         if self.images is not None and not self.images.close(max(0.5, deadline - time.monotonic())):
             log.warning("saved images left unwritten at shutdown", grace_s=grace)
+        self.source.close()  # before the publisher closes, so the camera's last state is published
         acked = self.publisher.flush(max(0.0, deadline - time.monotonic()))
         snapshot = self.stats.snapshot()
-        self.publisher.publish_stats(snapshot)
+        self.publisher.publish_stats(snapshot, self._camera_state())
         self.publisher.close(timeout=max(0.5, deadline - time.monotonic()))
         self.pipeline.inspector.engine.close()  # the current engine: the watchdog may have replaced it
-        self.source.close()
         counters = snapshot["counters"]
         log.info(
             "stopped",
@@ -355,3 +363,8 @@ class App:
         if self.supervisor.fatal_reason is not None:
             log.error("exiting for a fresh start", reason=self.supervisor.fatal_reason)
         return self.supervisor.exit_code
+
+
+def _reader(read: Callable[[], Mapping[str, float]], key: str) -> Callable[[], float]:
+    """A gauge reading one value of a counters mapping."""
+    return lambda: float(read()[key])

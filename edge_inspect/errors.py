@@ -60,3 +60,7 @@ class PublishError(EdgeInspectError):
 
 class DatasetError(EdgeInspectError, ValueError):
     """A data set folder cannot be read (missing labels, malformed index): the message names the file."""
+
+
+class EvaluationError(EdgeInspectError, ValueError):
+    """An evaluation request cannot be met (a --choose rule no threshold satisfies, a malformed rule)."""

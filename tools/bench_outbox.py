@@ -4,9 +4,9 @@
 
 Runs ``edge-inspect run`` on the config's replay (from memory, unpaced, looped to ``--frames``) against a
 mosquitto it starts on a free port, alternating outbox on / off ``--repeat`` times so that the two modes
-share the machine's background load; reports the daemon's own fps (its ``stopped`` log line) per run and
-the median per mode. ``--micro`` also times ``Outbox.put`` and ``Outbox.ack`` alone for both ``sync``
-settings. Prints a JSON document (``--out`` writes it too).
+share the machine's background load; reports the daemon's own fps (its ``stopped`` log line) and its CPU
+time per frame for each run, and the medians per mode. ``--micro`` also times ``Outbox.put`` and
+``Outbox.ack`` alone for both ``sync`` settings. Prints a JSON document (``--out`` writes it too).
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import resource
 import shutil
 import socket
 import statistics
@@ -49,14 +50,24 @@ def run_daemon(config: Path, overrides: list[str], state: Path) -> dict[str, Any
     for item in [*overrides, f"paths.state_dir={state}", "logging.format=json"]:
         command += ["--set", item]
     started = time.monotonic()
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     proc = subprocess.run(command, capture_output=True, text=True, cwd=ROOT, check=False)
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
     wall = time.monotonic() - started
+    cpu_s = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
     if proc.returncode != 0:
         raise SystemExit(f"daemon failed ({proc.returncode}):\n{proc.stderr[-3000:]}")
     for line in reversed((proc.stdout + proc.stderr).splitlines()):
         if '"stopped"' in line:
             record = json.loads(line)
-            return {"fps": record["fps"], "frames": record["frames"], "wall_s": round(wall, 1)}
+            return {
+                "fps": record["fps"],
+                "frames": record["frames"],
+                "wall_s": round(wall, 1),
+                # CPU time of the whole daemon process (start-up included) per frame: steadier than fps
+                # on a shared machine, where other jobs take the cores
+                "cpu_ms_per_frame": round(cpu_s / record["frames"] * 1000, 2),
+            }
     raise SystemExit("no 'stopped' line in the daemon's log")
 
 
@@ -122,8 +133,10 @@ def main() -> int:
         finally:
             broker.terminate()
             broker.wait(10)
-    report["median_fps"] = {
-        mode: statistics.median(r["fps"] for r in runs) for mode, runs in report["runs"].items()
+    runs = report["runs"].items()
+    report["median_fps"] = {mode: statistics.median(r["fps"] for r in results) for mode, results in runs}
+    report["median_cpu_ms_per_frame"] = {
+        mode: statistics.median(r["cpu_ms_per_frame"] for r in results) for mode, results in runs
     }
     report["outbox_sync"] = args.sync
     if args.micro:

@@ -9,17 +9,23 @@ set -euo pipefail
 DATA=${1:-data/dagm-synth}
 RUN=${2:-runs/dagm-unet}
 PACKAGE=${3:-models/dagm-unet}
-RULE=${CHOOSE_RULE:-precision>=0.995}
+# The DAGM 2007 competition priced a missed defect at 20 false alarms; set CHOOSE_RULE to e.g.
+# 'precision>=0.995' for a bound instead (the script stops if no threshold meets it on validation).
+RULE=${CHOOSE_RULE:-cost:fp=1,fn=20}
 
 started=$(date +%s)
 [ -f "$DATA/dataset.json" ] || edge-inspect dataset "$DATA" --seed 2007
-edge-inspect train --dataset "$DATA" --out "$RUN" --epochs 6 --steps 250 --patience 3 --seed 0
+# Stage 1 from scratch; stage 2 fine-tunes at a lower rate with more defect-free crops (fewer false alarms).
+# Both carve the same validation split (same data, same seed), so it stays unseen by training.
+edge-inspect train --dataset "$DATA" --out "$RUN/stage1" --epochs 6 --steps 250 --patience 3 --seed 0
+edge-inspect train --dataset "$DATA" --out "$RUN/stage2" --init "$RUN/stage1/best.pt" --epochs 2 --steps 150 \
+    --lr 1e-3 --defect-fraction 0.4 --patience 3 --seed 0
 minutes=$(( ($(date +%s) - started) / 60 ))
-edge-inspect export --checkpoint "$RUN/best.pt" --dataset "$DATA" --out "$PACKAGE" \
+edge-inspect export --checkpoint "$RUN/stage2/best.pt" --dataset "$DATA" --out "$PACKAGE" \
     --wall-time "${minutes} min for data + training on $(nproc) CPU cores" \
     --reproduce "tools/build_reference_model.sh $DATA $RUN $PACKAGE"
 # The operating threshold comes from the validation split carved from Train (never from Test).
-edge-inspect eval --model "$PACKAGE" --dataset "$RUN/validation" --quiet --choose "$RULE" \
+edge-inspect eval --model "$PACKAGE" --dataset "$RUN/stage2/validation" --quiet --choose "$RULE" \
     --record validation_int8 --json "$RUN/validation_int8.json"
 for variant in fp32 int8; do
     edge-inspect eval --model "$PACKAGE" --dataset "$DATA" --split test --variant "$variant" --quiet \

@@ -48,13 +48,13 @@ def run(args: argparse.Namespace) -> int:
 
     from edge_inspect.config.engines import OpenVINOEngineConfig
     from edge_inspect.datasets.loader import load_dataset
-    from edge_inspect.evaluation.choose import choose_threshold, parse_rule
+    from edge_inspect.evaluation.choose import parse_rule
     from edge_inspect.evaluation.report import format_report, summarize
     from edge_inspect.evaluation.runner import SWEEP_THRESHOLDS, evaluate_samples
-    from edge_inspect.evaluation.update import update_manifest
     from edge_inspect.model.package import load_package
 
-    rule = parse_rule(args.choose) if args.choose else None
+    if args.choose:
+        parse_rule(args.choose)  # a malformed rule fails before minutes of inference
     package = load_package(args.model)
     samples = load_dataset(args.dataset)
     split = args.split or ("test" if any(s.split == "test" for s in samples) else None)
@@ -73,33 +73,55 @@ def run(args: argparse.Namespace) -> int:
     report = summarize(outcomes, SWEEP_THRESHOLDS, operating)
     report["dataset"] = {"path": str(Path(args.dataset).resolve()), "split": split or "all"}
     print(format_report(report))
-    if rule is not None:
-        judged = [o for o in outcomes if o.error is None]
-        threshold, confusion = choose_threshold(
-            rule, [o.defective for o in judged], [o.score for o in judged]
-        )
-        report["chosen"] = {"rule": rule.text, "threshold": threshold, **confusion.as_dict()}
-        update_manifest(Path(args.model), threshold=threshold)
-        print(f"\nchosen by {rule.text!r}: threshold {threshold} -> " + json.dumps(confusion.as_dict()))
-        print(f"written into {Path(args.model) / 'manifest.yaml'} (hashes refreshed)")
+    judged = [o for o in outcomes if o.error is None]
     if args.plot:
         from edge_inspect.evaluation.plot import plot_pr_curve
 
-        judged = [o for o in outcomes if o.error is None]
         title = f"{package.manifest.name} {variant} on {Path(args.dataset).name} ({split or 'all'})"
-        plot_pr_curve(
-            Path(args.plot), [o.defective for o in judged], [o.score for o in judged], report["sweep"], title
-        )
+        truth, scores = [o.defective for o in judged], [o.score for o in judged]
+        plot_pr_curve(Path(args.plot), truth, scores, report["sweep"], title)
+    _choose_and_record(args, report, [o.defective for o in judged], [o.score for o in judged], outcomes)
+    return 0
+
+
+def _choose_and_record(
+    args: argparse.Namespace,
+    report: dict[str, Any],
+    truth: list[bool],
+    scores: list[float],
+    outcomes: list[Any],
+) -> None:
+    """Apply ``--choose`` and ``--record``; the JSON report is written even when the rule cannot be met."""
+    from pathlib import Path
+
+    from edge_inspect.errors import EvaluationError
+    from edge_inspect.evaluation.choose import choose_threshold, parse_rule
+    from edge_inspect.evaluation.update import update_manifest
+
+    rule = parse_rule(args.choose) if args.choose else None
+    failure: EvaluationError | None = None
+    if rule is not None:
+        try:
+            threshold, confusion = choose_threshold(rule, truth, scores)
+            report["chosen"] = {"rule": rule.text, "threshold": threshold, **confusion.as_dict()}
+        except EvaluationError as exc:
+            failure = exc
     if args.json_path:
         full = {**report, "outcomes": [o.__dict__ for o in outcomes]}
         Path(args.json_path).write_text(json.dumps(full, indent=1), encoding="utf-8")
+    if failure is not None:
+        raise failure
+    if "chosen" in report:
+        update_manifest(Path(args.model), threshold=report["chosen"]["threshold"])
+        print("\nchosen: " + json.dumps(report["chosen"]))
+        print(f"written into {Path(args.model) / 'manifest.yaml'} (hashes refreshed)")
     if args.record:
         compact = _compact(report)
-        if args.plot and Path(args.plot).resolve().is_relative_to(Path(args.model).resolve()):
-            compact["plot"] = Path(args.plot).resolve().relative_to(Path(args.model).resolve()).as_posix()
+        model_root = Path(args.model).resolve()
+        if args.plot and Path(args.plot).resolve().is_relative_to(model_root):
+            compact["plot"] = Path(args.plot).resolve().relative_to(model_root).as_posix()
         update_manifest(Path(args.model), evaluation={args.record: compact})
         print(f"figures recorded in the manifest as evaluation.{args.record}")
-    return 0
 
 
 def _compact(report: dict[str, Any]) -> dict[str, Any]:

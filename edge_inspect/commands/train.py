@@ -30,6 +30,7 @@ def add_parser(subparsers: Any) -> None:
     )
     parser.add_argument("--seed", type=int, default=0, help="seed of everything random (default 0)")
     parser.add_argument("--threads", type=int, default=2, help="torch CPU threads (default 2)")
+    parser.add_argument("--init", default=None, help="start from this checkpoint's weights (fine-tuning)")
     parser.add_argument("--limit", type=int, default=None, help="use only the first N training images")
     parser.set_defaults(func=run)
 
@@ -56,6 +57,7 @@ def run(args: argparse.Namespace) -> int:
         seed=args.seed,
         threads=args.threads,
         limit=args.limit,
+        init=args.init,
     )
     best = train(config)
     print(f"best checkpoint: {best}")

@@ -122,6 +122,9 @@ def format_errors(source: str, error: ValidationError, data: Any = None) -> list
             message = "unknown field (check the spelling; see `edge-inspect config-schema`)"
         elif item["type"] == "missing":
             message = "field required"
+        elif item["type"] == "union_tag_not_found":
+            loc = f"{loc}.type" if loc != "(top level)" else "type"
+            message = "field required: it selects the plug-in (see `edge-inspect config-schema`)"
         lines.append(f"{source}: {loc}: {message}")
     return lines
 

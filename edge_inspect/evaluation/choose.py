@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from edge_inspect.errors import EvaluationError
 from edge_inspect.evaluation.metrics import Confusion
 
 GRID: tuple[float, ...] = tuple(round(float(t), 2) for t in np.arange(0.05, 0.951, 0.01))
@@ -34,13 +35,13 @@ class ChoiceRule:
 
 
 def parse_rule(text: str) -> ChoiceRule:
-    """Parse ``--choose``; a ValueError says which forms are accepted."""
+    """Parse ``--choose``; an EvaluationError says which forms are accepted."""
     if match := _BOUND.match(text):
         metric = match.group(1) or match.group(3)
         bound = float(match.group(2) or match.group(4))
         if not 0.0 <= bound <= 1.0:
             msg = f"--choose {text!r}: the bound must be within 0..1 (a fraction, not a percentage)"
-            raise ValueError(msg)
+            raise EvaluationError(msg)
         return ChoiceRule(text, metric, bound=bound)
     if match := _COST.match(text):
         return ChoiceRule(text, "cost", fp_cost=float(match.group(1)), fn_cost=float(match.group(2)))
@@ -78,7 +79,7 @@ def choose_threshold(
             f"--choose {rule.text!r}: no threshold in {grid[0]}..{grid[-1]} meets it on these "
             f"{len(truth)} images; the closest is {best}"
         )
-        raise ValueError(msg)
+        raise EvaluationError(msg)
     top = max(objective for objective, _, _ in judged)
     tied = sorted(((t, c) for objective, t, c in judged if objective == top), key=lambda pair: pair[0])
     return tied[(len(tied) - 1) // 2]

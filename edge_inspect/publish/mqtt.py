@@ -247,11 +247,13 @@ class MqttPublisher:
         payload = encode(self._status(state.value, reason, camera=camera))
         self._publish(self.topics.camera_status, payload, qos=1, retain=True)
 
-    def publish_stats(self, snapshot: Mapping[str, Any]) -> None:
+    def publish_stats(self, snapshot: Mapping[str, Any], camera_state: str | None = None) -> None:
         """The retained stats message; skipped while disconnected (the next one carries the same counters)."""
         if not self.connected:
             return
-        payload = stats_payload(snapshot, station=self.station, camera=self.topics.camera)
+        payload = stats_payload(
+            snapshot, station=self.station, camera=self.topics.camera, camera_state=camera_state
+        )
         self._publish(self.topics.stats, encode(payload), qos=0, retain=True)
 
     def _status(self, state: str, reason: str | None, camera: str | None = None) -> dict[str, Any]:

@@ -26,9 +26,10 @@ from edge_inspect.config.sources import PylonSourceConfig
 from edge_inspect.errors import SourceError
 from edge_inspect.sources.pylon_camera import CameraSession, Grab
 from edge_inspect.sources.pylon_faults import Counters, backoff
+from edge_inspect.sources.pylon_frames import FrameStamper
 from edge_inspect.sources.pylon_import import load_pylon
 from edge_inspect.sources.pylon_triggers import TriggerSchedule
-from edge_inspect.types import Frame, ImageArray, SourceInfo, SourceState, StatusListener
+from edge_inspect.types import Frame, SourceState, StatusListener
 
 log = structlog.get_logger(__name__)
 
@@ -48,7 +49,7 @@ class PylonSource:
         self._session: CameraSession | None = None
         self._serial: str | None = None
         self._counters = Counters()
-        self._seq = 0
+        self._frames = FrameStamper(camera)
         self._state: tuple[SourceState, str | None] | None = None
         self._stop = threading.Event()
         self._running = threading.Event()
@@ -83,7 +84,7 @@ class PylonSource:
             self._set_state(SourceState.OFFLINE, str(exc))
             raise
         info = self._session.info
-        self._serial = info.serial
+        self._serial = self._frames.serial = info.serial
         log.info(
             "camera open", camera=self.camera, serial=info.serial, model=info.model, interface=info.interface
         )
@@ -300,25 +301,7 @@ class PylonSource:
         self._last_image = time.monotonic()
         if self._state is not None and self._state[0] is SourceState.OFFLINE:
             self._set_state(SourceState.ONLINE, "images again")
-        return self._frame(grab.image, grab)
+        return self._frames.stamp(grab.image, grab)
 
     def _error_frame(self, error: str, grab: Grab | None = None) -> Frame:
-        return self._frame(None, grab, error=error)
-
-    def _frame(self, image: ImageArray | None, grab: Grab | None, error: str | None = None) -> Frame:
-        extra: dict[str, int] = {}
-        if grab is not None and grab.block_id is not None:
-            extra["block_id"] = grab.block_id
-        if grab is not None and grab.timestamp_ticks is not None:
-            extra["timestamp_ticks"] = grab.timestamp_ticks
-        frame = Frame(
-            seq=self._seq,
-            camera=self.camera,
-            captured_at=time.time(),
-            monotonic=time.monotonic(),
-            source=SourceInfo(kind="pylon", device=self._serial, extra=extra),
-            image=image,
-            error=error,
-        )
-        self._seq += 1
-        return frame
+        return self._frames.stamp(None, grab, error=error)

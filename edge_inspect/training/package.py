@@ -82,6 +82,20 @@ def _dataset_description(dataset: Path) -> dict[str, Any]:
     return {"generator": recorded.get("generator"), "spec": spec, "counts": counts, "summary": summary}
 
 
+def _stages(checkpoint: dict[str, Any]) -> list[dict[str, Any]]:
+    """The training configs of this checkpoint and of the checkpoints it was fine-tuned from, oldest first."""
+    stages = [dict(checkpoint["train"])]
+    init = checkpoint["train"].get("init")
+    while init and Path(init).is_file():
+        _, parent = load_checkpoint(Path(init))
+        stages.insert(0, dict(parent["train"]))
+        init = parent["train"].get("init")
+    for stage in stages:
+        stage.pop("dataset", None)
+        stage.pop("out", None)
+    return stages
+
+
 def _training_block(
     checkpoint: dict[str, Any], dataset: Path, spec: PackageSpec, config: UNetConfig
 ) -> dict[str, Any]:
@@ -99,7 +113,13 @@ def _training_block(
         "recipe": f"Dice + BCE, {train['crop']} px crops, batch {train['batch']}, "
         f"{train['steps_per_epoch']} steps/epoch, up to {train['epochs']} epochs (early stop, patience "
         f"{train['patience']}), AdamW lr {train['lr']}, defective share {train['defect_fraction']}, "
-        f"validation {train['val_fraction']} of Train, seed {train['seed']}",
+        f"validation {train['val_fraction']} of Train, seed {train['seed']}"
+        + (
+            f"; fine-tuned from {Path(train['init']).parent.name}/{Path(train['init']).name}"
+            if train.get("init")
+            else ""
+        ),
+        "stages": _stages(checkpoint),
         "best_epoch": checkpoint.get("epoch"),
         "history": history,
         "wall_time": spec.wall_time,

@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import math
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -50,6 +50,8 @@ class TrainConfig:
     seed: int = 0
     threads: int = 2
     limit: int | None = None
+    init: str | None = None
+    """Start from this checkpoint's weights (fine-tuning; its U-Net shape wins over ``unet``)."""
     """Use only the first N training images (smoke tests)."""
     norm: Normalization = field(default_factory=Normalization)
     augment: AugmentConfig = field(default_factory=AugmentConfig)
@@ -127,7 +129,11 @@ def train(config: TrainConfig) -> Path:
         focus=config.focus,
         seed=config.seed,
     )
-    model = UNet(config.unet)
+    if config.init is not None:
+        model, _ = load_checkpoint(Path(config.init))
+        config = replace(config, unet=model.config)
+    else:
+        model = UNet(config.unet)
     optimizer = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
     total = config.epochs * config.steps_per_epoch
     schedule = torch.optim.lr_scheduler.LambdaLR(

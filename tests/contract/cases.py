@@ -24,6 +24,7 @@ from tests.helpers.tiny_model import make_tiny_package
 
 ROOT = Path(__file__).resolve().parents[2]
 SHIPPED_DIR = ROOT / "models" / "dagm-unet"
+SAMPLE_DIR = ROOT / "models" / "dagm-sample"
 
 GPU = (
     pytest.mark.gpu,

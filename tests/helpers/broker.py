@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import json
 import os
-import pwd
 import shutil
 import socket
 import subprocess
@@ -72,15 +71,10 @@ class Mosquitto:
     def _write_conf(self) -> Path:
         data_dir = self.workdir / "data"
         data_dir.mkdir(exist_ok=True)
-        if os.geteuid() == 0:
-            # started as root, mosquitto drops to its own user: that user must own the persistence folder
-            try:
-                user = pwd.getpwnam("mosquitto")
-                os.chown(data_dir, user.pw_uid, user.pw_gid)
-                os.chown(self.workdir, user.pw_uid, user.pw_gid)
-            except KeyError:
-                pass
         lines = [
+            # started as root, mosquitto would drop to its own user, which cannot write into pytest's
+            # private temporary folders: stay root for the test broker (never for a production one)
+            "user root" if os.geteuid() == 0 else "",
             f"listener {self.port} 127.0.0.1",
             f"allow_anonymous {'true' if self.allow_anonymous else 'false'}",
             f"persistence {'true' if self.persistence else 'false'}",

@@ -69,7 +69,7 @@ def build_onnx_model(kind: Kind, size: int) -> Any:
         import onnx
         from onnx import TensorProto, helper, numpy_helper
     except ImportError as exc:
-        raise MissingDependencyError("onnx", "dev", "Writing the tiny ONNX test model") from exc
+        raise MissingDependencyError("onnx", "train", "Writing the tiny ONNX test model") from exc
 
     weight = numpy_helper.from_array(np.full((1, 1, 1, 1), GAIN, dtype=np.float32), "gain")
     bias = numpy_helper.from_array(np.array([-GAIN * 0.5], dtype=np.float32), "offset")

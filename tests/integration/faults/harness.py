@@ -52,6 +52,9 @@ def fault_model(scratch: Path) -> tuple[Path, dict[str, Any]]:
     from tests.helpers.tiny_model import make_tiny_package
 
     first = cv2.imread(str(sample_images()[0]), cv2.IMREAD_UNCHANGED)
+    if first is None:
+        msg = f"cannot read {sample_images()[0]}"
+        raise RuntimeError(msg)
     size = int(first.shape[0])
     package = make_tiny_package(scratch / "tiny-model", size=size, variants=("fp32",))
     return package, {"thresholds": {"defect": 1.0}}
@@ -60,7 +63,7 @@ def fault_model(scratch: Path) -> tuple[Path, dict[str, Any]]:
 def persistent_broker(workdir: Path) -> Mosquitto:
     """mosquitto saving its state every second. As root it would drop to the 'mosquitto' user, which
     cannot reach a pytest temporary folder (mode 0700): keep it root so that it can save."""
-    return Mosquitto(workdir, persistence=True, extra_conf="user root" if os.geteuid() == 0 else "")
+    return Mosquitto(workdir, persistence=True)
 
 
 def mes_subscriber(port: int, client_id: str = "mes-line-1") -> Subscriber:
@@ -156,17 +159,28 @@ class Daemon:
 
 def waiting_rows(outbox: Path) -> list[tuple[str, int]]:
     """(result_id, run) of every row still waiting for a PUBACK, read-only (the daemon may be running)."""
-    if not outbox.exists():
-        return []
-    with sqlite3.connect(f"file:{outbox}?mode=ro", uri=True, timeout=5) as db:
-        rows = db.execute("SELECT result_id, run FROM outbox WHERE acked_at IS NULL ORDER BY id").fetchall()
-    return [(str(r[0]), int(r[1])) for r in rows]
+    return [
+        (str(r[0]), int(r[1]))
+        for r in _query(outbox, "SELECT result_id, run FROM outbox WHERE acked_at IS NULL")
+    ]
 
 
 def all_rows(outbox: Path) -> list[str]:
     """Every result_id in the outbox, acknowledged (kept) or not."""
-    with sqlite3.connect(f"file:{outbox}?mode=ro", uri=True, timeout=5) as db:
-        return [str(r[0]) for r in db.execute("SELECT result_id FROM outbox ORDER BY id")]
+    return [str(r[0]) for r in _query(outbox, "SELECT result_id FROM outbox")]
+
+
+def _query(outbox: Path, select: str) -> list[Any]:
+    """Rows of ``select ... ORDER BY id``, read-only; none while the daemon is still creating the file."""
+    if not outbox.exists():
+        return []
+    try:
+        with sqlite3.connect(f"file:{outbox}?mode=ro", uri=True, timeout=5) as db:
+            return db.execute(f"{select} ORDER BY id").fetchall()
+    except sqlite3.OperationalError as exc:
+        if "no such table" in str(exc):
+            return []
+        raise
 
 
 class DepthProbe:

@@ -127,3 +127,14 @@ def test_given_a_relative_cache_dir_when_loaded_then_it_is_refused(tmp_path: Pat
         load_config(path, environ={})
     assert "paths.cache_dir" in info.value.problems[0]
     assert "absolute" in info.value.problems[0]
+
+
+def test_given_a_plugin_section_without_type_when_loaded_then_the_error_names_the_type_field(
+    tmp_path: Path,
+) -> None:
+    path = write(tmp_path, "source: {path: x}\nmodel: {path: m}\n")
+    with pytest.raises(ConfigError) as info:
+        load_config(path, environ={})
+    assert info.value.problems == [
+        f"{path}: source.type: field required: it selects the plug-in (see `edge-inspect config-schema`)"
+    ]

@@ -110,8 +110,9 @@ def test_a_request_that_fails_in_openvino_costs_its_frame_only(fragile: ModelPac
             else:
                 assert error is None
                 np.testing.assert_allclose(outputs, expected_logits(frames[k], "segmentation"), atol=1e-5)
-        # the replaced queue was logged, and the engine still runs
-        assert sum(entry["event"] == "infer request failed; queue replaced" for entry in logs) == 2
+        # the two failed requests were logged (one queue replacement may cover both), and the engine runs on
+        replaced = [entry for entry in logs if entry["event"] == "infer request failed; queue replaced"]
+        assert sum(entry["failed"] for entry in replaced) == 2
         np.testing.assert_allclose(
             engine.infer(frames[0]), expected_logits(frames[0], "segmentation"), atol=1e-5
         )

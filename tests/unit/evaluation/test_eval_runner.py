@@ -114,3 +114,26 @@ def test_eval_command_chooses_and_records(known: tuple[Path, Path], tmp_path: Pa
     assert package.manifest.decision.thresholds["defect"] == report["chosen"]["threshold"]
     assert package.manifest.evaluation["tiny"]["image"]["tp"] == 2
     assert (tmp_path / "pr.png").stat().st_size > 1000
+
+
+def test_an_unreachable_rule_fails_cleanly_and_keeps_the_report(
+    known: tuple[Path, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    package_dir, data = known
+    before = (package_dir / "manifest.yaml").read_text()
+    # the speck is NG at every threshold, so no threshold gives zero false alarms
+    args = [
+        "eval",
+        "--model",
+        str(package_dir),
+        "--dataset",
+        str(data),
+        "--quiet",
+        "--choose",
+        "fp_rate<=0.0",
+    ]
+    code = main([*args, "--json", str(tmp_path / "r.json")])
+    assert code == 1
+    assert "no threshold in 0.05..0.95 meets it" in capsys.readouterr().err
+    assert json.loads((tmp_path / "r.json").read_text())["image"]["fp"] == 1
+    assert (package_dir / "manifest.yaml").read_text() == before
