@@ -6,12 +6,20 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import structlog
 
 from tests.helpers.broker import Mosquitto
 
 ROOT = Path(__file__).resolve().parent.parent
 MODEL_DIR = ROOT / "models" / "dagm-unet"
 SAMPLE_DIR = ROOT / "models" / "dagm-sample"
+
+
+@pytest.fixture(autouse=True)
+def _fresh_logging() -> Iterator[None]:
+    """A test that configures logging (CLI commands run in-process) must not change the next test's."""
+    yield
+    structlog.reset_defaults()
 
 
 @pytest.fixture

@@ -16,12 +16,13 @@ from dataclasses import dataclass
 from edge_inspect.app import App
 from edge_inspect.bench.completions import Completions, Measured
 from edge_inspect.bench.figures import RssTrend, rss_trend
-from edge_inspect.bench.resources import RssSampler
+from edge_inspect.bench.resources import RssSampler, rss_anon_mb, rss_mb
 from edge_inspect.config import AppConfig
 from edge_inspect.errors import EdgeInspectError
 from edge_inspect.types import InspectionResult, Verdict
 
 _JOIN_SLACK_S = 60.0
+_WARMUP_POLL_S = 0.5
 
 
 class AckRecorder:
@@ -90,6 +91,25 @@ class DaemonRun:
     unacknowledged: int
     offered_fps: float | None
     rss: RssTrend | None
+    rss_anon: RssTrend | None
+
+
+def _trend(sampler: RssSampler, since: float | None) -> RssTrend | None:
+    times, values = sampler.samples(since if since is not None else float("-inf"))
+    return rss_trend(times, values) if len(times) >= 2 else None
+
+
+def _join_while_progressing(thread: threading.Thread, completions: Completions, stall_s: float) -> None:
+    """Wait for the daemon's thread as long as frames keep being acknowledged (a run of any length),
+    giving up once none has come for ``stall_s``."""
+    seen, since = -1, time.monotonic()
+    while thread.is_alive():
+        thread.join(_WARMUP_POLL_S)
+        count = len(completions)
+        if count != seen:
+            seen, since = count, time.monotonic()
+        elif time.monotonic() - since > stall_s:
+            return
 
 
 def run_daemon(
@@ -103,14 +123,18 @@ def run_daemon(
 ) -> DaemonRun:
     """Run the daemon on ``config`` until its replay ends (``expected`` frames) or ``duration_s`` passes.
 
+    ``duration_s`` counts from the end of the warm-up, so the measured window lasts that long.
     ``probe`` reads the broker's CPU seconds at the measured window's edges; ``rss_every_s`` samples
-    this process's RSS for the long-run trend (from the end of the warm-up to the end of the run).
+    this process's RSS (all of it, and its anonymous part) for the long-run trend, from the end of the
+    warm-up to the end of the run.
     """
     completions = Completions(warmup, expected=expected, probe=probe)
     recorder = AckRecorder(completions)
     app = App(config, extra_sinks=[recorder])
     app.publisher.on_ack = recorder.acked
-    sampler = RssSampler(rss_every_s).start() if rss_every_s else None
+    samplers = (
+        [RssSampler(rss_every_s, read).start() for read in (rss_mb, rss_anon_mb)] if rss_every_s else []
+    )
     failure: list[BaseException] = []
 
     def run() -> None:
@@ -122,24 +146,27 @@ def run_daemon(
     thread = threading.Thread(target=run, name="bench-daemon", daemon=True)
     thread.start()
     if duration_s is not None:
+        while thread.is_alive() and completions.warmed_up_at() is None:
+            thread.join(_WARMUP_POLL_S)
         thread.join(duration_s)
-        if sampler is not None:
+        for sampler in samplers:
             sampler.stop()
         completions.close_window()
         app.request_stop()
-    thread.join(config.runtime.shutdown_grace_s + _JOIN_SLACK_S)
-    if sampler is not None and duration_s is None:
-        sampler.stop()
+    stall_s = config.runtime.shutdown_grace_s + _JOIN_SLACK_S
+    _join_while_progressing(thread, completions, stall_s)
+    if duration_s is None:
+        for sampler in samplers:
+            sampler.stop()
     if thread.is_alive():
-        msg = "the daemon did not stop within its shutdown grace; the bench gives up"
+        msg = f"the daemon acknowledged no frame for {stall_s:.0f} s and did not stop; the bench gives up"
         raise EdgeInspectError(msg)
     if failure:
         raise failure[0]
     completions.close_window()
     measured = completions.result()
-    trend = None
-    if sampler is not None:
-        since = completions.warmed_up_at()
-        times, values = sampler.samples(since if since is not None else float("-inf"))
-        trend = rss_trend(times, values) if len(times) >= 2 else None
-    return DaemonRun(measured, recorder.errors, recorder.unacknowledged(), recorder.offered_fps(), trend)
+    since = completions.warmed_up_at()
+    total, anon = [_trend(s, since) for s in samplers] or [None, None]
+    return DaemonRun(
+        measured, recorder.errors, recorder.unacknowledged(), recorder.offered_fps(), total, anon
+    )

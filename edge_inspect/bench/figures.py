@@ -73,6 +73,8 @@ class RssTrend:
     """Least-squares slope over every sample: a leak shows as a steady positive slope."""
     samples: int
     span_s: float
+    series: tuple[tuple[float, float], ...] = ()
+    """Every sample as (seconds since the first, MB), for a closer look at where it grew."""
 
 
 def rss_trend(times_s: Sequence[float], rss_mb: Sequence[float]) -> RssTrend:
@@ -92,4 +94,5 @@ def rss_trend(times_s: Sequence[float], rss_mb: Sequence[float]) -> RssTrend:
         slope_mb_per_h=slope,
         samples=len(m),
         span_s=span,
+        series=tuple((round(float(ti - t[0]), 1), round(float(mi), 2)) for ti, mi in zip(t, m, strict=True)),
     )

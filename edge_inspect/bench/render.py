@@ -59,12 +59,12 @@ def _mode_notes(m: ModeResult) -> list[str]:
         notes.append(f"{m.failed} frames failed or unacknowledged")
     if m.broker_cpu_pct is not None:
         notes.append(f"broker CPU {m.broker_cpu_pct:.0f} %")
-    if m.rss is not None:
-        r = m.rss
-        notes.append(
-            f"RSS {r.start_mb:.0f} -> {r.end_mb:.0f} MB (max {r.max_mb:.0f}), {r.growth_pct:+.2f} %, "
-            f"{r.slope_mb_per_h:+.1f} MB/h over {r.span_s / 60:.1f} min, {r.samples} samples"
-        )
+    for label, r in (("RSS", m.rss), ("of which anonymous", m.rss_anon)):
+        if r is not None:
+            notes.append(
+                f"{label} {r.start_mb:.0f} -> {r.end_mb:.0f} MB (max {r.max_mb:.0f}), {r.growth_pct:+.2f} %, "
+                f"{r.slope_mb_per_h:+.1f} MB/h over {r.span_s / 60:.1f} min, {r.samples} samples"
+            )
     notes.extend(m.notes)
     return [f"    {m.title}: {'; '.join(notes)}"] if notes else []
 

@@ -57,6 +57,8 @@ class ModeResult:
     broker_cpu_pct: float | None = None
     """CPU of the broker process over the mode, when the bench started it (so it can be read)."""
     rss: RssTrend | None = None
+    rss_anon: RssTrend | None = None
+    """The anonymous part of RSS (heap, arrays) over the same run: where a leak would show."""
     notes: tuple[str, ...] = ()
     round_cpu_ms: tuple[float, ...] = ()
     """CPU ms per frame of every round, when the mode ran in several (see :func:`pick_median`)."""

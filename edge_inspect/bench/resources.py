@@ -43,15 +43,24 @@ class Usage:
     """The 1-minute load average at the end: other work on the machine shows here."""
 
 
-def rss_mb(status: Path = Path("/proc/self/status")) -> float:
-    """Resident set size now, MiB; the peak so far where ``/proc`` cannot be read."""
+def rss_mb(status: Path = Path("/proc/self/status"), field: str = "VmRSS") -> float:
+    """Resident set size now, MiB; the peak so far where ``/proc`` cannot be read.
+
+    ``field="RssAnon"`` gives the anonymous part (heap, arrays: where a leak shows), without the pages
+    of mapped libraries (``RssFile``), which grow as more of their code runs and are not a leak.
+    """
     try:
         for line in status.read_text(encoding="ascii").splitlines():
-            if line.startswith("VmRSS:"):
+            if line.startswith(f"{field}:"):
                 return float(line.split()[1]) * _KIB / _MIB
     except OSError:
         pass
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * _KIB / _MIB
+
+
+def rss_anon_mb() -> float:
+    """The anonymous part of the resident set, MiB (see :func:`rss_mb`)."""
+    return rss_mb(field="RssAnon")
 
 
 def load1() -> float:
@@ -106,6 +115,7 @@ class RssSampler:
     """Samples RSS every ``interval_s`` on a thread, for the long run's growth figure."""
 
     def __init__(self, interval_s: float, read: Callable[[], float] = rss_mb) -> None:
+        """``read`` gives one reading in MiB: :func:`rss_mb` (all of it) or :func:`rss_anon_mb`."""
         if interval_s <= 0:
             msg = f"interval_s must be > 0, got {interval_s}"
             raise ValueError(msg)

@@ -249,9 +249,8 @@ def _daemon(
         probe=probe,
     )
     offered = run.offered_fps if config.source.fps > 0 else None  # type: ignore[union-attr]
-    return _result(
-        mode, run.measured, failed=run.errors + run.unacknowledged, offered_fps=offered, rss=run.rss
-    )
+    failed = run.errors + run.unacknowledged
+    return _result(mode, run.measured, failed=failed, offered_fps=offered, rss=run.rss, rss_anon=run.rss_anon)
 
 
 def _fixed_rate(options: BenchOptions, results: Sequence[rep.ModeResult]) -> float | None:

@@ -48,9 +48,15 @@ class PackageSpec:
 
 
 def _calibration_set(samples: Sequence[Sample], count: int, seed: int) -> list[Sample]:
-    """``count`` training images, defective and defect-free in their data-set proportion, seeded."""
+    """``count`` training images, defective ones first (seeded order within each kind).
+
+    Every defective image is still mostly background, so background ranges are covered either way; what
+    the defective images add are the rare large activations that carry the defects, which a mostly
+    defect-free calibration set leaves outside the INT8 ranges (measured: recall fell from 99 % to 91 %).
+    """
     order = np.random.default_rng(seed).permutation(len(samples))
-    return [samples[i] for i in order[: min(count, len(samples))]]
+    ranked = sorted(order, key=lambda i: not samples[i].defective)
+    return [samples[i] for i in ranked[: min(count, len(samples))]]
 
 
 def _tensor(image: np.ndarray, norm: Normalization) -> np.ndarray:

@@ -19,7 +19,10 @@ import numpy.typing as npt
 import pytest
 
 from edge_inspect.config.engines import OpenVINOEngineConfig, TensorRTEngineConfig
+from edge_inspect.engines import open_engine
+from edge_inspect.model import ModelPackage, load_package
 from edge_inspect.model.package import read_manifest
+from edge_inspect.types import Engine
 from tests.helpers.tiny_model import make_tiny_package
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -46,6 +49,21 @@ class EngineCase:
     variant: str | None
     config: Any
     compute: str | None = None
+
+
+@dataclass
+class Opened:
+    """A case's engine, open on its package."""
+
+    case: EngineCase
+    package: ModelPackage
+    engine: Engine
+
+
+def open_case(case: EngineCase, scratch: Path) -> Opened:
+    """Open the case's engine through ``open_engine``, as the daemon does, with a cache in ``scratch``."""
+    package = load_package(case.package(scratch))
+    return Opened(case, package, open_engine(case.config, package, case.variant, scratch / "cache"))
 
 
 def tiny(kind: str, scratch: Path) -> Path:

@@ -26,7 +26,7 @@ digits in activations. int8 has no probability tolerance: it is judged on verdic
 
 SCORE_TOLERANCE = {**PROBABILITY_TOLERANCE, "int8": 1.0}
 """Largest allowed image-score difference on the sample set, beside identical verdicts. int8: verdicts
-only (dagm-unet 1.0.0's int8 scores were up to 0.86 from fp32 on images where the verdicts agreed).
+only (dagm-unet 1.0.0's int8 scores were more than 0.8 from fp32 on images where the verdicts agreed).
 """
 
 

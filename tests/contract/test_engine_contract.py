@@ -6,42 +6,19 @@ shipped models/dagm-unet (each variant) once it exists. Nothing here knows which
 
 from __future__ import annotations
 
-import functools
 import threading
-from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytest
 
-from edge_inspect.app import make_finish
-from edge_inspect.config.decision import DecisionConfig
-from edge_inspect.decision import resolve_rules
-from edge_inspect.engines import open_engine
 from edge_inspect.errors import EngineError
-from edge_inspect.model import ModelPackage, load_package
-from edge_inspect.preprocess import Preprocessor
-from edge_inspect.runtime.inspector import FrameInspector
-from edge_inspect.sources.decode import decode_image
-from edge_inspect.types import Decision, Engine, FloatArray, Frame, SourceInfo
-from tests.contract.cases import CASES, OPENVINO, SAMPLE_DIR, EngineCase, shipped_package, tiles
-from tests.contract.compare import (
-    PROBABILITY_TOLERANCE,
-    SCORE_TOLERANCE,
-    assert_engines_agree,
-    assert_same_verdicts,
-)
+from edge_inspect.types import Engine, FloatArray
+from tests.contract.cases import OPENVINO, EngineCase, Opened, open_case, tiles
+from tests.contract.compare import PROBABILITY_TOLERANCE, assert_engines_agree
 
 pytestmark = pytest.mark.timeout(600)
-
-
-@dataclass
-class Opened:
-    case: EngineCase
-    package: ModelPackage
-    engine: Engine
 
 
 class Recorder:
@@ -57,23 +34,6 @@ class Recorder:
                 self.calls.setdefault(key, []).append((outputs, error))
 
         return record
-
-
-def open_case(case: EngineCase, scratch: Path) -> Opened:
-    package = load_package(case.package(scratch))
-    return Opened(case, package, open_engine(case.config, package, case.variant, scratch / "cache"))
-
-
-@pytest.fixture(scope="module", params=CASES)
-def case(request: pytest.FixtureRequest) -> EngineCase:
-    return request.param  # type: ignore[no-any-return]
-
-
-@pytest.fixture(scope="module")
-def opened(case: EngineCase, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Opened]:
-    result = open_case(case, tmp_path_factory.mktemp("engine"))
-    yield result
-    result.engine.close()
 
 
 def frame(engine: Engine, n: int, seed: int = 0) -> Any:
@@ -267,65 +227,3 @@ def test_probabilities_match_openvino_fp32_on_the_same_tensors(
         )
     finally:
         reference.close()
-
-
-def sample_frames() -> list[Frame]:
-    """The sample set's images as frames, in name order, decoded as the replay source decodes them."""
-    images = sorted(p for p in SAMPLE_DIR.iterdir() if p.suffix.lower() == ".png")
-    return [
-        Frame(
-            seq=i,
-            camera="contract",
-            captured_at=0.0,
-            monotonic=0.0,
-            source=SourceInfo(kind="replay", path=str(path), index=i),
-            image=decode_image(path.read_bytes(), str(path)),
-        )
-        for i, path in enumerate(images)
-    ]
-
-
-def decisions(package: ModelPackage, engine: Engine, frames: list[Frame]) -> list[Decision]:
-    """The daemon's own path (preprocess, engine, stitch, rules with the manifest's defaults) per frame."""
-    manifest = package.manifest
-    rules = resolve_rules(manifest.decision, manifest.output, DecisionConfig())
-    inspector = FrameInspector(Preprocessor(manifest.input), engine, make_finish(package, rules))
-    return [inspector.inspect(frame) for frame in frames]
-
-
-@functools.cache
-def reference_decisions(root: Path) -> tuple[list[str], list[Decision]]:
-    """OpenVINO FP32's decisions on the sample set, computed once per package."""
-    package = load_package(root)
-    frames = sample_frames()
-    engine = open_engine(OPENVINO, package, "fp32")
-    try:
-        return [Path(f.source.path or "").name for f in frames], decisions(package, engine, frames)
-    finally:
-        engine.close()
-
-
-def test_verdicts_on_the_sample_set_match_openvino_fp32(
-    opened: Opened, request: pytest.FixtureRequest
-) -> None:
-    if opened.case.package is not shipped_package:
-        pytest.skip("the sample set models/dagm-sample is for the shipped model")
-    if not SAMPLE_DIR.is_dir():
-        pytest.skip("the sample set models/dagm-sample is missing")
-    variant, artifact = opened.package.artifact(opened.case.variant)
-    if opened.case.config == OPENVINO and variant == "fp32":
-        pytest.skip("this case is the reference")
-    precision = opened.case.compute or artifact.precision
-    if precision == "int8":
-        request.applymarker(
-            pytest.mark.xfail(
-                strict=True,
-                reason="dagm-unet 1.0.0: its int8 artifact itself misses defective sample images that fp32 "
-                "finds (0012, 0039), on any OpenVINO precision hint; a model issue, not an engine one",
-            )
-        )
-    # Given the sample set, when the daemon's path runs it on this engine and on OpenVINO FP32
-    names, reference = reference_decisions(opened.package.root)
-    candidate = decisions(opened.package, opened.engine, sample_frames())
-    # then every verdict is the same, and every image score within the precision's tolerance
-    assert_same_verdicts(names, reference, candidate, SCORE_TOLERANCE[precision])

@@ -117,3 +117,12 @@ def test_given_nan_figures_when_rendered_as_json_then_they_become_null() -> None
     assert data["modes"][0]["fps"] is None
     assert data["targets"][0]["value"] is None
     json.dumps(data, allow_nan=False)
+
+
+def test_given_rounds_whose_cpu_and_fps_medians_differ_when_picked_then_each_median_is_its_own() -> None:
+    rounds = [mode(DAEMON, 30.0, cpu=60.0), mode(DAEMON, 40.0, cpu=200.0), mode(DAEMON, 50.0, cpu=150.0)]
+    chosen = pick_median(rounds)
+    assert chosen.fps == 40.0
+    # CPU ms per frame of the rounds: 20.0, 50.0, 30.0 -> median 30.0, from another round than the fps
+    assert chosen.cpu_ms_per_frame == pytest.approx(30.0)
+    assert chosen.own_cpu_ms_per_frame == pytest.approx(50.0)

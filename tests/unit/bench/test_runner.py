@@ -117,6 +117,8 @@ def test_given_a_duration_when_benched_then_the_long_run_reports_an_rss_trend(
     assert soak["rss"]["samples"] >= 5
     assert 0 < soak["rss"]["span_s"] <= 2.5
     assert soak["rss"]["start_mb"] > 0
+    assert 0 < soak["rss_anon"]["start_mb"] < soak["rss"]["start_mb"]  # the heap, without library pages
+    assert len(soak["rss"]["series"]) == soak["rss"]["samples"]
     rss_target = next(t for t in report["targets"] if t["name"].startswith("RSS"))
     assert rss_target["met"] is not None
     assert "the target is stated for 30 min" in rss_target["note"]

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import collections
 import json
-import os
 import time
 import uuid
 from collections.abc import Iterator
@@ -30,7 +29,7 @@ ROOMY = Limits(max_rows=100_000, max_bytes=1 << 26, max_age_s=None, when_full="d
 def persistent_broker(workdir: Path) -> Mosquitto:
     """mosquitto with persistence on. As root it would drop to the 'mosquitto' user, which cannot reach a
     pytest temporary folder (mode 0700): keep it root so that its persistence file can be written."""
-    return Mosquitto(workdir, persistence=True, extra_conf="user root" if os.geteuid() == 0 else "")
+    return Mosquitto(workdir, persistence=True)
 
 
 def make_result(seq: int) -> InspectionResult:
