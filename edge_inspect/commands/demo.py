@@ -63,7 +63,7 @@ def run(args: argparse.Namespace) -> int:
 
         def on_message(_c: object, _u: object, msg: mqtt.MQTTMessage) -> None:
             with all_in:
-                received.append(msg.payload)
+                received.append(bytes(msg.payload))
                 all_in.notify_all()
 
         subscribed = threading.Event()

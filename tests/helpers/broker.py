@@ -176,7 +176,7 @@ class Subscriber:
         self.client.on_connect = self._on_connect
         self.client.on_message = self._on_message
         self.client.on_subscribe = lambda *_a: self._subscribed.set()
-        self.client.reconnect_delay_set(0.1, 1.0)
+        self.client.reconnect_delay_set(1, 2)
 
     def _on_connect(self, client: mqtt.Client, _ud: object, _flags: object, rc: Any, _props: object) -> None:
         if not rc.is_failure:
@@ -190,7 +190,7 @@ class Subscriber:
     def start(self, timeout: float = 10.0) -> Subscriber:
         props = None
         if self.session:
-            props = Properties(PacketTypes.CONNECT)
+            props = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]
             props.SessionExpiryInterval = 3600
         self.client.connect(
             self.host, self.port, keepalive=10, clean_start=not self.session, properties=props

@@ -7,7 +7,9 @@ from pathlib import Path
 import pytest
 
 from edge_inspect.config import load_config
+from edge_inspect.config.engines import OpenVINOEngineConfig
 from edge_inspect.config.loader import env_overrides, parse_override
+from edge_inspect.config.sources import ReplaySourceConfig
 from edge_inspect.errors import ConfigError
 
 MINIMAL = """
@@ -32,6 +34,7 @@ def test_given_a_minimal_file_when_loaded_then_defaults_fill_the_rest(tmp_path: 
 
 def test_given_relative_paths_when_loaded_then_they_resolve_against_the_file(tmp_path: Path) -> None:
     config = load_config(write(tmp_path, MINIMAL), environ={})
+    assert isinstance(config.source, ReplaySourceConfig)
     assert Path(config.source.path) == tmp_path / "images"
     assert config.model.path == tmp_path / "models" / "m"
 
@@ -72,6 +75,7 @@ def test_given_set_overrides_when_loaded_then_they_win_and_are_typed(tmp_path: P
         write(tmp_path, MINIMAL), ["mqtt.port=1884", "source.loop=0", "station=line-7"], environ={}
     )
     assert config.mqtt.port == 1884
+    assert isinstance(config.source, ReplaySourceConfig)
     assert config.source.loop == 0
     assert config.station == "line-7"
 
@@ -95,6 +99,7 @@ def test_given_includes_when_loaded_then_the_including_file_wins(tmp_path: Path)
     write(tmp_path, "engine: {type: openvino, device: GPU, precision: f16}\n", "devices/nuc.yaml")
     path = write(tmp_path, "include: [devices/nuc.yaml]\n" + MINIMAL + "engine: {precision: f32}\n")
     config = load_config(path, environ={})
+    assert isinstance(config.engine, OpenVINOEngineConfig)
     assert config.engine.device == "GPU"
     assert config.engine.precision == "f32"
 

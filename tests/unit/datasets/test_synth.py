@@ -106,7 +106,7 @@ def test_the_shipped_sample_set_is_reproduced_from_its_recorded_spec(
 ) -> None:
     # given the spec the sample set records in dataset.json, when it is generated again, then the bytes match
     recorded = json.loads((sample_dir / "dataset.json").read_text())
-    spec = SynthSpec(**{k: tuple(v) if isinstance(v, list) else v for k, v in recorded["spec"].items()})
+    spec = SynthSpec(**{k: tuple(v) if isinstance(v, list) else v for k, v in recorded["spec"].items()})  # type: ignore[arg-type]
     good = sum(1 for item in recorded["images"] if item["defect"] is None)
     generate_flat(tmp_path, spec, good=good, defective=len(recorded["images"]) - good)
     shipped = {name: digest for name, digest in _digest(sample_dir).items() if name != "README.md"}

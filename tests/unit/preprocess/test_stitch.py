@@ -59,7 +59,8 @@ def tiling_cases(draw: st.DrawFn) -> dict[str, Any]:
     dtype = draw(st.sampled_from([np.uint8, np.uint16]))
     shape = (frame_h, frame_w, 3) if colour else (frame_h, frame_w)
     seed = draw(st.integers(0, 2**32 - 1))
-    image = np.random.default_rng(seed).integers(0, np.iinfo(dtype).max, shape, dtype=dtype, endpoint=True)
+    top = np.iinfo(dtype).max  # type: ignore[type-var]
+    image = np.random.default_rng(seed).integers(0, top, shape, dtype=dtype, endpoint=True)
     return {"fields": fields, "roi": roi, "image": image}
 
 

@@ -7,6 +7,7 @@ is counted and never stops the others.
 
 from __future__ import annotations
 
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -18,11 +19,13 @@ from edge_inspect.app import ResultBuilder, build_inspector
 from edge_inspect.config.decision import DecisionConfig
 from edge_inspect.config.engines import OpenVINOEngineConfig
 from edge_inspect.config.sources import ReplaySourceConfig
-from edge_inspect.model import load_package
+from edge_inspect.decision.rules import Rules
+from edge_inspect.model import ModelPackage, load_package
+from edge_inspect.runtime.inspector import FrameInspector
 from edge_inspect.runtime.pipeline import Pipeline
 from edge_inspect.runtime.stats import Stats
 from edge_inspect.sources.replay import ReplaySource
-from edge_inspect.types import InspectionResult, SourceState, Verdict
+from edge_inspect.types import InspectionResult, ResultSink, SourceState, Verdict
 from tests.helpers.tiny_model import make_tiny_package
 
 SIZE = 64
@@ -69,8 +72,11 @@ def write_frames(folder: Path, count: int) -> dict[str, Verdict]:
     return truth
 
 
+Parts = tuple[ModelPackage, FrameInspector, Rules]
+
+
 @pytest.fixture
-def inspector(tmp_path: Path):  # type: ignore[no-untyped-def]
+def inspector(tmp_path: Path) -> Iterator[Parts]:
     package = load_package(make_tiny_package(tmp_path / "model", size=SIZE))
     inspector, rules = build_inspector(
         package, OpenVINOEngineConfig(type="openvino"), DecisionConfig(), variant="fp32"
@@ -79,7 +85,9 @@ def inspector(tmp_path: Path):  # type: ignore[no-untyped-def]
     inspector.engine.close()
 
 
-def run_pipeline(tmp_path: Path, inspector_parts, sinks, count: int = 12):  # type: ignore[no-untyped-def]
+def run_pipeline(
+    tmp_path: Path, inspector_parts: Parts, sinks: Sequence[ResultSink], count: int = 12
+) -> tuple[dict[str, Verdict], Stats]:
     package, inspector, _rules = inspector_parts
     folder = tmp_path / "frames"
     folder.mkdir()
@@ -98,7 +106,9 @@ def run_pipeline(tmp_path: Path, inspector_parts, sinks, count: int = 12):  # ty
     return truth, stats
 
 
-def test_given_frames_and_a_corrupt_file_when_run_then_one_result_each(tmp_path: Path, inspector) -> None:  # type: ignore[no-untyped-def]
+def test_given_frames_and_a_corrupt_file_when_run_then_one_result_each(
+    tmp_path: Path, inspector: Parts
+) -> None:
     sink = Collect()
     truth, stats = run_pipeline(tmp_path, inspector, [sink])
 
@@ -119,8 +129,8 @@ def test_given_frames_and_a_corrupt_file_when_run_then_one_result_each(tmp_path:
 
 
 def test_given_a_failing_sink_when_run_then_the_other_sinks_get_every_result(
-    tmp_path: Path, inspector
-) -> None:  # type: ignore[no-untyped-def]
+    tmp_path: Path, inspector: Parts
+) -> None:
     sink = Collect()
     truth, stats = run_pipeline(tmp_path, inspector, [Broken(), sink], count=5)
     assert len(sink.results) == len(truth) + 1

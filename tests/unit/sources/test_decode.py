@@ -28,7 +28,7 @@ def gradient(height: int = 48, width: int = 64, channels: int = 1, dtype: type =
     base = (x * 3 + y * 2) / (3 * width + 2 * height)
     if channels == 3:
         base = np.stack([base, 1 - base, base / 2], axis=2)
-    return (base * np.iinfo(dtype).max).astype(dtype)
+    return (base * np.iinfo(dtype).max).astype(dtype)  # type: ignore[no-any-return,type-var]
 
 
 @st.composite
@@ -39,7 +39,8 @@ def lossless_images(draw: st.DrawFn) -> tuple[np.ndarray, str]:
     height, width = draw(st.integers(1, 40)), draw(st.integers(1, 40))
     shape = (height, width) if channels == 1 else (height, width, 3)
     seed = draw(st.integers(0, 2**32 - 1))
-    image = np.random.default_rng(seed).integers(0, np.iinfo(dtype).max, shape, dtype=dtype, endpoint=True)
+    top = np.iinfo(dtype).max  # type: ignore[type-var]
+    image = np.random.default_rng(seed).integers(0, top, shape, dtype=dtype, endpoint=True)
     return image, ext
 
 

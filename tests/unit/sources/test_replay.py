@@ -36,7 +36,7 @@ class RecordingStatus:
 
 
 def image(value: int, shape: tuple[int, ...] = (24, 32), dtype: type = np.uint8) -> np.ndarray:
-    pixels = np.full(shape, value, dtype=dtype)
+    pixels: np.ndarray = np.full(shape, value, dtype=dtype)
     pixels[0, 0] = 0  # not flat: a wrongly scaled decode would still show
     return pixels
 
@@ -255,7 +255,8 @@ def test_a_mask_of_the_wrong_size_is_an_error_frame_naming_the_mask(folder: Path
 @pytest.fixture
 def video(tmp_path: Path) -> Path:
     path = tmp_path / "clip.avi"
-    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), 10, (32, 24))
+    fourcc = cv2.VideoWriter_fourcc(*"MJPG")  # type: ignore[attr-defined]
+    writer = cv2.VideoWriter(str(path), fourcc, 10, (32, 24))
     assert writer.isOpened()
     for i in range(5):
         writer.write(np.full((24, 32, 3), 40 * i + 20, dtype=np.uint8))

@@ -28,7 +28,7 @@ def test_mac_count_agrees_with_the_convolutions() -> None:
     model = UNet(config)
     counted = 0
 
-    def hook(module: torch.nn.Conv2d, _inputs: object, output: torch.Tensor) -> None:
+    def hook(module: torch.nn.Conv2d, _inputs: object, output: torch.Tensor) -> None:  # type: ignore[name-defined]
         nonlocal counted
         kh, kw = module.kernel_size
         counted += output.numel() * module.in_channels * kh * kw // module.groups
