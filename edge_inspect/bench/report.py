@@ -120,7 +120,7 @@ def ratios(modes: Sequence[ModeResult]) -> dict[str, float]:
     """``b/a`` (daemon over engine) and ``b/c`` (daemon over naive loop) fps, for the modes that ran.
 
     ``b/a by CPU cost`` is the engine's CPU time per frame over the daemon's: what b/a comes to on a
-    machine with nothing else running, when both keep every core busy (an upper bound otherwise). On a
+    machine with nothing else running, when both keep every core busy (a guide otherwise). On a
     shared machine the fps ratio is skewed, because the scheduler shares cores per thread and the
     daemon has more threads than the engine alone; CPU time per frame is not.
     """
