@@ -14,6 +14,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from edge_inspect.commands.options import add_overrides
+
 
 def add_parser(subparsers: Any) -> None:
     parser = subparsers.add_parser(
@@ -101,14 +103,7 @@ def add_parser(subparsers: Any) -> None:
         metavar="FILE",
         help="also write the report as JSON",
     )
-    parser.add_argument(
-        "--set",
-        dest="overrides",
-        action="append",
-        default=[],
-        metavar="KEY=VALUE",
-        help="override a config field, e.g. --set engine.num_requests=4 (repeatable)",
-    )
+    add_overrides(parser, "engine.num_requests=4")
     parser.add_argument("--quiet", action="store_true", help="no progress lines on stderr")
     parser.set_defaults(func=run)
 

@@ -6,18 +6,13 @@ import argparse
 import json
 from typing import Any
 
+from edge_inspect.commands.options import add_overrides
+
 
 def add_parser(subparsers: Any) -> None:
     parser = subparsers.add_parser("check-config", help="validate a config file and print it resolved")
     parser.add_argument("config", help="YAML config file")
-    parser.add_argument(
-        "--set",
-        dest="overrides",
-        action="append",
-        default=[],
-        metavar="KEY=VALUE",
-        help="override a config field (dotted.key=value), repeatable",
-    )
+    add_overrides(parser, "mqtt.port=1884")
     parser.set_defaults(func=run)
 
 

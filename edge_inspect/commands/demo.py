@@ -7,6 +7,8 @@ import threading
 from pathlib import Path
 from typing import Any
 
+from edge_inspect.commands.options import add_overrides
+
 REPO = Path(__file__).resolve().parents[2]
 
 
@@ -18,14 +20,7 @@ def add_parser(subparsers: Any) -> None:
     parser.add_argument(
         "--samples", type=Path, default=REPO / "models" / "dagm-sample", help="images to replay"
     )
-    parser.add_argument(
-        "--set",
-        dest="overrides",
-        action="append",
-        default=[],
-        metavar="KEY=VALUE",
-        help="override a config field, e.g. --set model.variant=fp32 (repeatable)",
-    )
+    add_overrides(parser, "model.variant=fp32")
     parser.set_defaults(func=run)
 
 

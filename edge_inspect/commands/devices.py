@@ -12,6 +12,8 @@ import json
 from dataclasses import asdict
 from typing import TYPE_CHECKING, Any
 
+from edge_inspect.commands.options import add_overrides
+
 if TYPE_CHECKING:
     from edge_inspect.config.engines import OpenVINOEngineConfig, TensorRTEngineConfig
     from edge_inspect.engines.probe import Capabilities
@@ -22,8 +24,7 @@ def add_parser(subparsers: Any) -> None:
         "devices", help="show the inference devices found and the engine auto picks"
     )
     parser.add_argument("--config", help="station YAML config: use its engine section's preferences")
-    parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
-                        help="override a config field (dotted.key=value), repeatable")  # fmt: skip
+    add_overrides(parser, "engine.type=auto")
     parser.add_argument("--json", action="store_true", help="print one JSON object instead of text")
     parser.set_defaults(func=run)
 

@@ -5,18 +5,13 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
+from edge_inspect.commands.options import add_overrides
+
 
 def add_parser(subparsers: Any) -> None:
     parser = subparsers.add_parser("run", help="run the inspection daemon")
     parser.add_argument("--config", required=True, help="YAML config file")
-    parser.add_argument(
-        "--set",
-        dest="overrides",
-        action="append",
-        default=[],
-        metavar="KEY=VALUE",
-        help="override a config field, e.g. --set mqtt.port=1884 (repeatable)",
-    )
+    add_overrides(parser, "mqtt.port=1884")
     parser.set_defaults(func=run)
 
 
