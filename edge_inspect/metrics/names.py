@@ -3,7 +3,7 @@
 ``Stats`` counts with dotted names (``verdict.NG``, ``dropped.frames``, ``outbox.dropped``) and samples
 gauges with dotted names (``queue.frames``, ``mqtt.connected``, ``outbox.oldest_age_s``). A few known
 prefixes become one family with a label (every verdict is ``edge_inspect_verdicts_total{verdict=...}``);
-every other name is kept, sanitised, so a counter a colleague adds tomorrow is exported without a second
+every other name is kept, sanitised, so a counter added to the runtime later is exported without a second
 list to keep in step.
 """
 
