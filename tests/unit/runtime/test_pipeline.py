@@ -8,7 +8,6 @@ is counted and never stops the others.
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import cv2
@@ -25,22 +24,11 @@ from edge_inspect.runtime.inspector import FrameInspector
 from edge_inspect.runtime.pipeline import Pipeline
 from edge_inspect.runtime.stats import Stats
 from edge_inspect.sources.replay import ReplaySource
-from edge_inspect.types import InspectionResult, ResultSink, SourceState, Verdict
+from edge_inspect.types import InspectionResult, ResultSink, Verdict
+from tests.helpers.sinks import Collect, NoStatus
 from tests.helpers.tiny_model import make_tiny_package
 
 SIZE = 64
-
-
-@dataclass
-class Collect:
-    name: str = "collect"
-    results: list[InspectionResult] = field(default_factory=list)
-
-    def handle(self, result: InspectionResult) -> None:
-        self.results.append(result)
-
-    def close(self) -> None:
-        return None
 
 
 class Broken:
@@ -50,11 +38,6 @@ class Broken:
         raise RuntimeError("disk on fire")
 
     def close(self) -> None:
-        return None
-
-
-class NoStatus:
-    def source_state(self, camera: str, state: SourceState, reason: str | None = None) -> None:
         return None
 
 

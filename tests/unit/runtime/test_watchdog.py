@@ -41,7 +41,8 @@ from edge_inspect.runtime.watchdog import (
     overdue,
 )
 from edge_inspect.sources.replay import ReplaySource
-from edge_inspect.types import Engine, EngineCallback, InspectionResult, SourceState, TensorSpec, Verdict
+from edge_inspect.types import Engine, EngineCallback, TensorSpec, Verdict
+from tests.helpers.sinks import Collect, NoStatus
 from tests.helpers.tiny_model import make_tiny_package
 
 SIZE = 32
@@ -236,23 +237,6 @@ class HangingEngine:
     def close(self) -> None:
         self.closed.set()
         self._engine.close()
-
-
-@dataclass
-class Collect:
-    name: str = "collect"
-    results: list[InspectionResult] = field(default_factory=list)
-
-    def handle(self, result: InspectionResult) -> None:
-        self.results.append(result)
-
-    def close(self) -> None:
-        return None
-
-
-class NoStatus:
-    def source_state(self, camera: str, state: SourceState, reason: str | None = None) -> None:
-        return None
 
 
 @pytest.fixture
