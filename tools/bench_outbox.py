@@ -16,7 +16,6 @@ import json
 import math
 import resource
 import shutil
-import socket
 import statistics
 import subprocess
 import sys
@@ -26,17 +25,12 @@ from pathlib import Path
 from typing import Any
 
 from edge_inspect.config import load_config
+from edge_inspect.net import free_loopback_port
 from edge_inspect.publish.outbox import Limits, Outbox
 from edge_inspect.sources.replay import find_files
 
 ROOT = Path(__file__).resolve().parent.parent
 MOSQUITTO = shutil.which("mosquitto") or "/usr/sbin/mosquitto"
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def image_count(config: Path, overrides: list[str]) -> int:
@@ -104,7 +98,7 @@ def main() -> int:
     args = parser.parse_args()
 
     loops = math.ceil(args.frames / image_count(args.config, args.overrides))
-    port = free_port()
+    port = free_loopback_port()
     base = [
         *args.overrides,
         f"mqtt.port={port}",

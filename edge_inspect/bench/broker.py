@@ -17,6 +17,7 @@ from pathlib import Path
 from types import TracebackType
 
 from edge_inspect.errors import EdgeInspectError
+from edge_inspect.net import free_loopback_port, is_listening
 
 _FALLBACK = Path("/usr/sbin/mosquitto")
 _START_TIMEOUT_S = 10.0
@@ -36,12 +37,6 @@ def find_mosquitto() -> Path:
     raise EdgeInspectError(msg)
 
 
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 def check_reachable(host: str, port: int, timeout_s: float = 5.0) -> None:
     """Raise a clear error now, rather than after a whole mode of unacknowledged frames, when nothing
     accepts TCP connections at ``host:port``."""
@@ -56,12 +51,6 @@ def check_reachable(host: str, port: int, timeout_s: float = 5.0) -> None:
         raise EdgeInspectError(msg) from exc
 
 
-def _listening(port: int) -> bool:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.settimeout(0.2)
-        return sock.connect_ex(("127.0.0.1", port)) == 0
-
-
 class LocalMosquitto:
     """``with LocalMosquitto() as broker:`` serves MQTT on 127.0.0.1:``broker.port`` (no persistence)."""
 
@@ -69,7 +58,7 @@ class LocalMosquitto:
 
     def __init__(self, executable: Path | None = None) -> None:
         self.executable = executable or find_mosquitto()
-        self.port = free_port()
+        self.port = free_loopback_port()
         self._dir = tempfile.TemporaryDirectory(prefix="edge-inspect-bench-")
         self.process: subprocess.Popen[bytes] | None = None
 
@@ -88,7 +77,7 @@ class LocalMosquitto:
         with self.log_path.open("ab") as log:
             self.process = subprocess.Popen([str(self.executable), "-c", str(conf)], stdout=log, stderr=log)
         deadline = time.monotonic() + _START_TIMEOUT_S
-        while not _listening(self.port):
+        while not is_listening(self.port):
             if self.process.poll() is not None or time.monotonic() > deadline:
                 text = self.log_path.read_text(encoding="utf-8", errors="replace").strip()
                 self.stop()

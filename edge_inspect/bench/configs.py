@@ -19,11 +19,11 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-from edge_inspect.bench.broker import free_port
 from edge_inspect.config import AppConfig
 from edge_inspect.config.engines import OpenVINOEngineConfig
 from edge_inspect.config.sources import ReplaySourceConfig
 from edge_inspect.errors import ConfigError
+from edge_inspect.net import free_loopback_port
 
 BENCH_TOPIC_SUFFIX = "-bench"
 
@@ -100,7 +100,7 @@ def bench_config(
         changes["images"] = _update(images, dir=scratch / "images")
     metrics = getattr(config, "metrics", None)
     if metrics is not None and getattr(metrics, "enabled", False):
-        changes["metrics"] = _update(metrics, port=free_port())
+        changes["metrics"] = _update(metrics, port=free_loopback_port())
     return config.model_copy(update=changes)
 
 

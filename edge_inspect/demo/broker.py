@@ -7,17 +7,11 @@ so that ``edge-inspect demo`` works right after ``pip install``.
 from __future__ import annotations
 
 import asyncio
-import socket
 import threading
 from typing import Any
 
 from edge_inspect.errors import EdgeInspectError
-
-
-def free_loopback_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+from edge_inspect.net import free_loopback_port
 
 
 class EmbeddedBroker:
