@@ -60,9 +60,10 @@ class OutboxConfig(StrictModel):
         10.0,
         ge=0,
         description="Keep a result this long after its PUBACK and send it again (replayed: true) if the "
-        "connection drops meanwhile: a broker that persists periodically (mosquitto's autosave_interval) "
-        "loses what it acknowledged since its last save when it crashes. Set it above the broker's save "
-        "interval; 0 = trust every PUBACK. Costs duplicates after a lost connection, never losses.",
+        "connection drops meanwhile, or if the daemon itself ends abruptly: a broker that persists "
+        "periodically (mosquitto's autosave_interval) loses what it acknowledged since its last save when "
+        "it crashes. Set it well above the broker's save interval; 0 = trust every PUBACK. Costs "
+        "duplicates after a lost connection or a crash, never losses.",
     )
     max_inflight: int | None = Field(
         None,

@@ -19,7 +19,7 @@ acknowledged row may be *kept* for a while (``ack(keep=True)``) and sent again i
 within that time (:meth:`Outbox.acked_since`); :meth:`Outbox.purge_acked` deletes it afterwards. Only
 waiting rows count towards depth and bounds.
 
-One connection, used under a lock by the pipeline's publishing thread (``put``) and the sender thread
+One connection, used under a lock by the pipeline's deciding thread (``put``) and the sender thread
 (``peek`` / ``ack`` / ``expire``): every operation is a short transaction, so the lock is never held
 for long, and SQLite's own locking never has two writers to arbitrate.
 """
@@ -86,7 +86,8 @@ class Outbox:
             msg = f"outbox {self.path}: not a usable outbox database: {exc}"
             raise PublishError(msg) from exc
         try:
-            self.run = sql.next_run(self._db)
+            self.run, unclean = sql.next_run(self._db)
+            newest = sql.newest_ack(self._db)
             self._rows, self._bytes = sql.waiting_totals(self._db)
         except sqlite3.Error as exc:
             self._db.close()
@@ -95,6 +96,10 @@ class Outbox:
             raise PublishError(msg) from exc
         self.replay_rows = self._rows
         """Rows left by earlier runs when this one opened: they are re-sent, marked replayed."""
+        self.crashed_last_ack = newest if unclean else None
+        """When the previous run ended without closing the file (crash, SIGKILL, power loss): the time of
+        its last kept acknowledgement. A broker that went down with it (one machine losing power) may
+        have lost what it acknowledged just before, so the sender re-sends the kept rows of that window."""
 
     # ------------------------------------------------------------------------------------------ writes
 
@@ -138,7 +143,8 @@ class Outbox:
         return evicted, freed
 
     def ack(self, row_ids: Iterable[int], *, keep: bool = False) -> int:
-        """Rows the broker acknowledged: deleted, or with ``keep`` marked acknowledged (see the module doc).
+        """Rows the broker acknowledged: deleted, or with ``keep`` marked acknowledged now (see the module
+        doc; a kept row acknowledged again after a re-send gets the new time, which restarts its window).
 
         Returns how many were still waiting (an evicted or expired row may be gone). On a full disk this
         fails too (WAL mode writes the change to the log first): PublishError, nothing changed, and the
@@ -150,7 +156,9 @@ class Outbox:
         with self._lock:
             with self._failing(f"cannot settle {len(ids)} acknowledged rows"), Transaction(self._db):
                 if keep:
-                    lengths = sql.mark_acked(self._db, ids, self._clock())
+                    now = self._clock()
+                    lengths = sql.mark_acked(self._db, ids, now)
+                    sql.mark_acked(self._db, ids, now, waiting_only=False)  # re-sent kept rows
                 else:
                     lengths = sql.delete_ids(self._db, ids, waiting_only=True)
                     sql.delete_ids(self._db, ids)  # kept rows acknowledged again after a re-send
@@ -268,6 +276,7 @@ class Outbox:
         with self._lock:
             # a checkpoint is housekeeping; the WAL is replayed at the next open anyway
             with contextlib.suppress(sqlite3.Error):
+                sql.mark_closed(self._db)
                 self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
             self._db.close()
             with contextlib.suppress(OSError):

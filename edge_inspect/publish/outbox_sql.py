@@ -86,13 +86,30 @@ def lock_exclusively(path: Path) -> int | str:
     return fd
 
 
-def next_run(db: sqlite3.Connection) -> int:
-    """Count this open as a new run (rows of earlier runs are replays)."""
+def next_run(db: sqlite3.Connection) -> tuple[int, bool]:
+    """Count this open as a new run (rows of earlier runs are replays) and mark the file open.
+
+    Returns (run, whether the previous run ended without :func:`mark_closed`: a crash, SIGKILL or
+    power loss)."""
     with Transaction(db):
         row = db.execute("SELECT value FROM meta WHERE key = 'run'").fetchone()
         run = (int(row[0]) if row else 0) + 1
+        held = db.execute("SELECT value FROM meta WHERE key = 'open'").fetchone()
         db.execute("INSERT OR REPLACE INTO meta (key, value) VALUES ('run', ?)", (run,))
-    return run
+        db.execute("INSERT OR REPLACE INTO meta (key, value) VALUES ('open', 1)")
+    return run, bool(held and int(held[0]))
+
+
+def mark_closed(db: sqlite3.Connection) -> None:
+    """This run ends cleanly (the next open will not treat it as a crash)."""
+    with Transaction(db):
+        db.execute("INSERT OR REPLACE INTO meta (key, value) VALUES ('open', 0)")
+
+
+def newest_ack(db: sqlite3.Connection) -> float | None:
+    """The latest ``acked_at`` among kept rows, or None."""
+    row = db.execute("SELECT MAX(acked_at) FROM outbox").fetchone()
+    return float(row[0]) if row and row[0] is not None else None
 
 
 def waiting_totals(db: sqlite3.Connection) -> tuple[int, int]:
@@ -118,9 +135,12 @@ def delete_ids(db: sqlite3.Connection, ids: Sequence[int], *, waiting_only: bool
     return _by_ids(db, template, ids)
 
 
-def mark_acked(db: sqlite3.Connection, ids: Sequence[int], now: float) -> list[int]:
-    """Set ``acked_at`` on waiting rows; the payload lengths of those marked."""
-    template = "UPDATE outbox SET acked_at = ? WHERE id IN ({marks}) AND " + WAITING  # noqa: S608 (constants and '?' marks)
+def mark_acked(
+    db: sqlite3.Connection, ids: Sequence[int], now: float, *, waiting_only: bool = True
+) -> list[int]:
+    """Set ``acked_at`` on (waiting) rows; the payload lengths of those marked."""
+    where = f" AND {WAITING}" if waiting_only else ""
+    template = "UPDATE outbox SET acked_at = ? WHERE id IN ({marks})" + where  # noqa: S608 (constants and '?' marks)
     return _by_ids(db, template + " RETURNING LENGTH(payload)", ids, (now,))
 
 

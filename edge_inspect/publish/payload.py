@@ -158,13 +158,14 @@ def stats_payload(
 
 def encode(payload: Mapping[str, Any]) -> bytes:
     """Compact UTF-8 JSON. Raises PublishError naming any NaN / Inf field or non-JSON value."""
-    bad = list(_non_finite(payload, ""))
-    if bad:
-        msg = f"payload has non-finite numbers, which JSON cannot carry: {', '.join(bad)}"
-        raise PublishError(msg)
     try:
         text = json.dumps(payload, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
     except (TypeError, ValueError) as exc:
+        # only now walk the payload (it costs a pass per message otherwise) to name the bad fields
+        bad = list(_non_finite(payload, ""))
+        if bad:
+            msg = f"payload has non-finite numbers, which JSON cannot carry: {', '.join(bad)}"
+            raise PublishError(msg) from exc
         msg = f"payload is not plain JSON data: {exc}"
         raise PublishError(msg) from exc
     return text.encode("utf-8")

@@ -7,9 +7,12 @@ keeps the few it holds across a reconnect and re-sends them itself (with DUP). R
 run are re-sent with ``replayed: true`` in the payload; their ``result_id`` and timestamp are unchanged.
 
 After a lost connection, rows acknowledged within ``keep_acked_s`` before the loss are sent again
-(``replayed: true``), because a broker killed before its next save has lost them. They go out after the
-client's own re-sends, so a subscriber may see them out of order: results carry ``seq`` and
-``timestamp``, and a subscriber de-duplicates on ``result_id`` (delivery is at least once).
+(``replayed: true``), because a broker killed before its next save has lost them. They are picked the
+moment the loss is seen (not at the reconnect, which may come after the window has passed), old kept rows
+are not purged while re-sends wait, and a re-sent row's acknowledgement restarts its window, so a broker
+killed again right after the reconnect loses none of them either. They go out after the client's own
+re-sends, so a subscriber may see them out of order: results carry ``seq`` and ``timestamp``, and a
+subscriber de-duplicates on ``result_id`` (delivery is at least once).
 
 Threads: ``acked`` runs on the MQTT client's network thread while the client holds its own message lock,
 so it only appends to a list under a lock that the sender never holds while calling the client; the
@@ -75,8 +78,8 @@ class OutboxSender:
         self._acks: list[tuple[int, bool]] = []
         self._wakes = 0
         self._stopping = False
-        self._lost: tuple[float, float] | None = None
-        """(first, last) wall-clock time of connection losses not yet answered with re-sends."""
+        self._lost: float | None = None
+        """Wall-clock time of the first connection loss not yet answered with re-sends."""
         self._inflight: dict[int, OutboxEntry] = {}
         """message id -> row; touched by the sender thread only."""
         self._inflight_n = 0
@@ -101,6 +104,12 @@ class OutboxSender:
                 "re-sending results left from an earlier run",
                 rows=self.outbox.replay_rows,
                 oldest_age_s=round(self.outbox.oldest_age_s(), 1),
+            )
+        if self.outbox.crashed_last_ack is not None:
+            # the earlier run ended abruptly: treat its end as a lost connection
+            self._queue_resends(
+                self.outbox.crashed_last_ack,
+                "re-sending results acknowledged just before the earlier run ended abruptly",
             )
         self._thread = threading.Thread(target=self._run, name="outbox-sender", daemon=True)
         self._thread.start()
@@ -132,7 +141,7 @@ class OutboxSender:
         """The connection dropped (not by us): what the broker acknowledged just before may be lost."""
         now = self._clock()
         with self._cv:
-            self._lost = (self._lost[0], now) if self._lost is not None else (now, now)
+            self._lost = now if self._lost is None else self._lost
             self._cv.notify_all()
 
     def inflight(self) -> int:
@@ -161,15 +170,15 @@ class OutboxSender:
                 if self._stopping:
                     return
                 acks, self._acks = self._acks, []
-                lost, self._lost = (self._lost, None) if self._connected() else (None, self._lost)
+                lost, self._lost = self._lost, None
                 seen = self._wakes
             try:
-                self._settle(acks)
+                self._settle(acks)  # first: rows acknowledged just before the loss are the most at risk
+                if lost is not None:
+                    self._queue_resends(lost)
                 if time.monotonic() >= next_housekeeping:
                     next_housekeeping = time.monotonic() + _HOUSEKEEPING_S
                     self._housekeeping()
-                if lost is not None:
-                    self._queue_resends(*lost)
                 self._send_more()
             except PublishError as exc:
                 # the file is unreadable for now (an I/O error): say so, and try again shortly
@@ -187,7 +196,7 @@ class OutboxSender:
 
     def _has_work(self, seen: int) -> bool:
         """Called under ``_cv``: stop requested, acks to settle, or a wake since ``seen``."""
-        return self._stopping or bool(self._acks) or self._wakes != seen
+        return self._stopping or bool(self._acks) or self._lost is not None or self._wakes != seen
 
     def _settle(self, acks: list[tuple[int, bool]]) -> None:
         for mid, accepted in acks:
@@ -220,7 +229,9 @@ class OutboxSender:
 
     def _housekeeping(self) -> None:
         try:
-            if self.keep_acked_s > 0:
+            if self.keep_acked_s > 0 and not self._resend:
+                # not while re-sends wait: if the daemon dies before sending them, the next start must
+                # still find them in the file
                 self.outbox.purge_acked(self.keep_acked_s)
             expired = self.outbox.expire()
         except PublishError as exc:
@@ -238,20 +249,22 @@ class OutboxSender:
                 result_ids=expired[:_LOGGED_DROPS],
             )
 
-    def _queue_resends(self, first: float, last: float) -> None:
-        """Queue the rows acknowledged in the ``keep_acked_s`` before the loss(es) for sending again."""
+    def _queue_resends(
+        self, lost_at: float, why: str = "re-sending results acknowledged just before the connection was lost"
+    ) -> None:
+        """Queue every row acknowledged since ``keep_acked_s`` before the loss for sending again (those
+        settled after the loss too: their PUBACK came in just before it)."""
         if self.keep_acked_s <= 0:
             return
         queued = {entry.row_id for entry in self._resend}
+        queued.update(entry.row_id for entry in self._inflight.values())
         again = [
             entry
-            for entry in self.outbox.acked_since(first - self.keep_acked_s, last)
+            for entry in self.outbox.acked_since(lost_at - self.keep_acked_s)
             if entry.row_id not in queued
         ]
         if again:
-            log.warning(
-                "re-sending results acknowledged just before the connection was lost", rows=len(again)
-            )
+            log.warning(why, rows=len(again))
             self._resend.extend(again)
 
     def _send_more(self) -> None:

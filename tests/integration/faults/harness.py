@@ -215,6 +215,11 @@ def results(sub: Subscriber) -> list[dict[str, Any]]:
     return [m.json() for m in sub.on("/result")]
 
 
+def distinct_results(sub: Subscriber) -> int:
+    """Results received so far, each ``result_id`` counted once."""
+    return len({r["result_id"] for r in results(sub)})
+
+
 @dataclass
 class Figures:
     """What a fault test reports (printed with -s, and written as JSON under its tmp_path)."""

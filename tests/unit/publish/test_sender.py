@@ -1,0 +1,211 @@
+"""The outbox sender's re-send rules, driven step by step.
+
+A real outbox file and the real sender thread; the MQTT client is replaced by a ``Wire`` that records what
+was published and lets the test decide when PUBACKs come and when the connection drops, because those
+orders of events are what a broker crash produces and a real broker cannot be made to produce them on
+cue (the fault tests in ``tests/integration/faults`` do it with a real mosquitto, statistically).
+"""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from edge_inspect.publish.outbox import Limits, Outbox
+from edge_inspect.publish.sender import OutboxSender
+
+TOPIC = "edge-inspect/s/c/result"
+ROOMY = Limits(max_rows=1000, max_bytes=1 << 20, max_age_s=None, when_full="drop_oldest")
+KEEP_S = 5.0
+
+
+class Clock:
+    def __init__(self, now: float = 1_700_000_000.0) -> None:
+        self.now = now
+
+    def __call__(self) -> float:
+        return self.now
+
+
+class Wire:
+    """Stands in for the MQTT client: takes messages while 'connected' and numbers them."""
+
+    def __init__(self) -> None:
+        self.up = True
+        self.sent: list[tuple[int, dict[str, object]]] = []
+        self._lock = threading.Lock()
+
+    def publish(self, _topic: str, payload: bytes) -> int | None:
+        with self._lock:
+            if not self.up:
+                return None
+            mid = len(self.sent) + 1
+            self.sent.append((mid, json.loads(payload)))
+            return mid
+
+    def connected(self) -> bool:
+        return self.up
+
+    def keys(self) -> list[tuple[str, bool]]:
+        with self._lock:
+            return [(str(m["result_id"]), bool(m["replayed"])) for _mid, m in self.sent]
+
+    def mids(self) -> list[int]:
+        with self._lock:
+            return [mid for mid, _m in self.sent]
+
+
+def payload(key: str) -> bytes:
+    return json.dumps({"result_id": key, "replayed": False}).encode()
+
+
+def wait_for(condition: Callable[[], bool], timeout: float = 5.0) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if condition():
+            return True
+        time.sleep(0.01)
+    return condition()
+
+
+@pytest.fixture
+def clock() -> Clock:
+    return Clock()
+
+
+@pytest.fixture
+def box(tmp_path: Path, clock: Clock) -> Iterator[Outbox]:
+    outbox = Outbox(tmp_path / "o.sqlite3", ROOMY, clock=clock)
+    yield outbox
+    outbox.close()
+
+
+@pytest.fixture
+def wire() -> Wire:
+    return Wire()
+
+
+@pytest.fixture
+def sender(box: Outbox, wire: Wire, clock: Clock) -> Iterator[OutboxSender]:
+    running = OutboxSender(box, wire.publish, wire.connected, window=8, keep_acked_s=KEEP_S, clock=clock)
+    running.start()
+    yield running
+    running.stop()
+
+
+def send_and_ack(box: Outbox, sender: OutboxSender, wire: Wire, keys: str) -> None:
+    """Store ``keys``, let the sender publish them, acknowledge every message sent so far."""
+    before = len(wire.sent)
+    for key in keys:
+        box.put(key, TOPIC, payload(key))
+    sender.wake()
+    assert wait_for(lambda: len(wire.sent) == before + len(keys))
+    for mid in wire.mids()[before:]:
+        sender.acked(mid)
+    assert wait_for(lambda: box.depth() == 0 and sender.inflight() == 0)
+
+
+def drop_connection(sender: OutboxSender, wire: Wire) -> None:
+    wire.up = False
+    sender.connection_lost()
+
+
+def reconnect(sender: OutboxSender, wire: Wire) -> None:
+    wire.up = True
+    sender.wake()
+
+
+def test_given_an_outage_longer_than_the_keep_window_when_reconnected_then_rows_acked_before_it_are_resent(
+    box: Outbox, sender: OutboxSender, wire: Wire, clock: Clock
+) -> None:
+    send_and_ack(box, sender, wire, "ab")
+    drop_connection(sender, wire)
+    clock.now += 10 * KEEP_S  # the broker stays down (and the client backs off) well past the window
+    time.sleep(1.5)  # the sender's housekeeping (purging old acknowledged rows) runs meanwhile
+
+    reconnect(sender, wire)
+
+    assert wait_for(lambda: len(wire.sent) == 4)
+    assert wire.keys()[2:] == [("a", True), ("b", True)]
+
+
+def test_given_a_resent_row_acknowledged_again_when_the_connection_drops_again_then_it_is_resent_again(
+    box: Outbox, sender: OutboxSender, wire: Wire, clock: Clock
+) -> None:
+    send_and_ack(box, sender, wire, "a")
+    clock.now += 1
+    drop_connection(sender, wire)
+    reconnect(sender, wire)
+    assert wait_for(lambda: len(wire.sent) == 2)
+    clock.now += 2 * KEEP_S  # the re-send is acknowledged long after the first PUBACK
+    sender.acked(wire.mids()[-1])
+    assert wait_for(lambda: sender.inflight() == 0)
+    clock.now += 1
+
+    drop_connection(sender, wire)  # the restarted broker dies again before its next save
+    reconnect(sender, wire)
+
+    assert wait_for(lambda: len(wire.sent) == 3)
+    assert wire.keys() == [("a", False), ("a", True), ("a", True)]
+
+
+def test_given_rows_acked_outside_the_window_when_the_connection_drops_then_only_recent_ones_are_resent(
+    box: Outbox, sender: OutboxSender, wire: Wire, clock: Clock
+) -> None:
+    send_and_ack(box, sender, wire, "a")
+    clock.now += 3 * KEEP_S
+    send_and_ack(box, sender, wire, "b")
+
+    drop_connection(sender, wire)
+    reconnect(sender, wire)
+
+    assert wait_for(lambda: len(wire.sent) == 3)
+    time.sleep(0.3)
+    assert wire.keys() == [("a", False), ("b", False), ("b", True)]
+
+
+CRASHING_RUN = """
+import os, sys, json
+from pathlib import Path
+from edge_inspect.publish.outbox import Limits, Outbox
+now = [1_700_000_000.0]
+box = Outbox(Path(sys.argv[1]), Limits(1000, 1 << 20, None, "drop_oldest"), clock=lambda: now[0])
+for key, at in (("old", 0.0), ("recent", 100.0), ("last", 103.0)):
+    now[0] = 1_700_000_000.0 + at
+    box.put(key, "t", json.dumps({"result_id": key, "replayed": False}).encode())
+    box.ack([box.peek(0, 1)[0].row_id], keep=True)
+if sys.argv[2] == "close":
+    box.close()
+else:
+    os.kill(os.getpid(), 9)
+"""
+
+
+@pytest.mark.parametrize(("ending", "resent"), [("crash", ["recent", "last"]), ("close", [])])
+def test_given_an_earlier_run_when_started_then_its_last_acknowledged_rows_are_resent_only_after_a_crash(
+    tmp_path: Path, wire: Wire, ending: str, resent: list[str]
+) -> None:
+    path = tmp_path / "o.sqlite3"
+    done = subprocess.run(
+        [sys.executable, "-c", CRASHING_RUN, str(path), ending], cwd=Path(__file__).parents[3], check=False
+    )
+    assert done.returncode == (-signal.SIGKILL if ending == "crash" else 0)
+    clock = Clock(1_700_000_000.0 + 200)  # restarted later: the window is measured from the last ack
+    box = Outbox(path, ROOMY, clock=clock)
+    sender = OutboxSender(box, wire.publish, wire.connected, window=8, keep_acked_s=KEEP_S, clock=clock)
+    sender.start()
+    try:
+        assert wait_for(lambda: len(wire.sent) == len(resent))
+        time.sleep(0.3)
+        assert wire.keys() == [(key, True) for key in resent]
+    finally:
+        sender.stop()
+        box.close()
