@@ -27,13 +27,14 @@ from edge_inspect.config import AppConfig
 from edge_inspect.config.decision import DecisionConfig
 from edge_inspect.config.engines import EngineConfig
 from edge_inspect.config.preprocess import Roi
-from edge_inspect.decision import decide, recipe_hash, resolve_rules, rules_summary, to_probabilities
+from edge_inspect.decision import recipe_hash, resolve_rules, rules_summary
+from edge_inspect.decision.frame import make_finish
 from edge_inspect.decision.rules import Rules
 from edge_inspect.engines import open_engine
 from edge_inspect.errors import EdgeInspectError
 from edge_inspect.metrics import CameraStateTracker, MetricsExporter, identity_of
 from edge_inspect.model import ModelPackage, load_package
-from edge_inspect.preprocess import Preprocessor, stitch
+from edge_inspect.preprocess import Preprocessor
 from edge_inspect.publish.mqtt import MqttPublisher
 from edge_inspect.publish.outbox import open_outbox
 from edge_inspect.publish.tls import connection_security
@@ -47,30 +48,14 @@ from edge_inspect.sinks.setup import image_saving
 from edge_inspect.sources import open_source
 from edge_inspect.types import (
     Decision,
-    FloatArray,
     Frame,
     InspectionResult,
     ModelIdentity,
-    Prepared,
     ResultSink,
     Verdict,
 )
 
 log = structlog.get_logger(__name__)
-
-
-def make_finish(package: ModelPackage, rules: Rules) -> Callable[[Prepared, FloatArray], Decision]:
-    """Raw tile outputs -> probabilities -> stitched back into frame pixels -> decision."""
-    output = package.manifest.output
-
-    def finish(prepared: Prepared, outputs: FloatArray) -> Decision:
-        probs = to_probabilities(outputs, output)
-        if output.kind == "classification":
-            # a tiled frame is as defective as its worst tile
-            return decide(probs.max(axis=0), rules)
-        return decide(stitch(probs, prepared.geometry), rules)
-
-    return finish
 
 
 def build_inspector(
@@ -87,7 +72,9 @@ def build_inspector(
     rules = resolve_rules(manifest.decision, manifest.output, decision)
     engine = open_engine(engine_config, package, variant, cache_dir)
     preprocessor = Preprocessor(manifest.input, roi=roi)
-    return FrameInspector(prepare=preprocessor, engine=engine, finish=make_finish(package, rules)), rules
+    return FrameInspector(
+        prepare=preprocessor, engine=engine, finish=make_finish(package.manifest.output, rules)
+    ), rules
 
 
 @dataclass(frozen=True)
@@ -289,7 +276,7 @@ class App:
             return False
         builder = replace(self._builder, thresholds=rules_summary(rules), recipe=recipe_hash(rules))
         make_result = self.images.wrap(builder) if self.images is not None else builder
-        self.pipeline.swap_decision(make_finish(self.package, rules), make_result)
+        self.pipeline.swap_decision(make_finish(self.package.manifest.output, rules), make_result)
         log.warning("decision rules reloaded", old_recipe=self._builder.recipe, new_recipe=builder.recipe)
         self.rules, self._builder = rules, builder
         self.config = self.config.model_copy(update={"decision": reloaded.decision})

@@ -32,6 +32,18 @@ def add_parser(subparsers: Any) -> None:
     parser.add_argument("--threads", type=int, default=2, help="torch CPU threads (default 2)")
     parser.add_argument("--init", default=None, help="start from this checkpoint's weights (fine-tuning)")
     parser.add_argument("--limit", type=int, default=None, help="use only the first N training images")
+    parser.add_argument(
+        "--hard-negatives",
+        type=float,
+        default=0.0,
+        help="share of defect-free crops centred on regions the model wrongly flags, mined each epoch",
+    )
+    parser.add_argument(
+        "--weak-defects",
+        type=float,
+        default=0.0,
+        help="share of defective crops from images whose defect the model misses, found each epoch",
+    )
     parser.set_defaults(func=run)
 
 
@@ -58,6 +70,8 @@ def run(args: argparse.Namespace) -> int:
         threads=args.threads,
         limit=args.limit,
         init=args.init,
+        hard_negatives=args.hard_negatives,
+        weak_defects=args.weak_defects,
     )
     best = train(config)
     print(f"best checkpoint: {best}")

@@ -40,15 +40,21 @@ def to_probabilities(raw: FloatArray, output: OutputSpec) -> FloatArray:
     Raises EngineOutputError when ``raw`` has the wrong rank or channel count for ``output``, or holds
     NaN / Inf: one bad frame must give one ERROR result, never a verdict computed from garbage.
     """
-    values = np.asarray(raw, dtype=np.float32)
-    _check_shape(values, output)
-    _check_finite(values, output)
+    values = check_raw(raw, output)
     axis = _CHANNEL_AXIS[values.ndim]
     if output.activation == "sigmoid":
         return sigmoid(values)
     if output.activation == "softmax":
         probs = softmax(values, axis=axis)
         return np.ascontiguousarray(np.delete(probs, 0, axis=axis))
+    return values
+
+
+def check_raw(raw: FloatArray, output: OutputSpec) -> FloatArray:
+    """``raw`` as float32, checked as :func:`to_probabilities` checks it (EngineOutputError if unfit)."""
+    values = np.asarray(raw, dtype=np.float32)
+    _check_shape(values, output)
+    _check_finite(values, output)
     return values
 
 
@@ -93,9 +99,11 @@ def _check_shape(values: FloatArray, output: OutputSpec) -> None:
 
 
 def _check_finite(values: FloatArray, output: OutputSpec) -> None:
-    finite = np.isfinite(values)
-    if finite.all():
+    # fast path, two reductions and no temporary: a NaN anywhere makes both NaN (numpy propagates it), an
+    # Inf makes one of them infinite
+    if np.isfinite(values.min()) and np.isfinite(values.max()):
         return
+    finite = np.isfinite(values)
     n_nan = int(np.count_nonzero(np.isnan(values)))
     n_inf = values.size - int(np.count_nonzero(finite)) - n_nan
     msg = (

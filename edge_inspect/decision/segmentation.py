@@ -10,10 +10,17 @@ over the foreground pixels only; the only Python loop is over regions, to build 
 
 The probabilities must already be in frame coordinates (tiles stitched, stride undone): ignore zones,
 areas, boxes and centroids are all in the pixels of the map given here.
+
+A sigmoid model's raw logits may be decided directly (``logits=True``): the sigmoid is monotonic, so
+``p >= t`` is ``logit >= log(t / (1 - t))``, the maximum probability is the sigmoid of the maximum logit,
+and the sigmoid is computed only for the pixels inside regions (their mean score). That spares the
+activation over the whole map, the largest per-frame cost of the decision on a mostly clean surface.
 """
 
 from __future__ import annotations
 
+import math
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -21,6 +28,7 @@ import cv2
 import numpy as np
 import numpy.typing as npt
 
+from edge_inspect.decision.activation import sigmoid
 from edge_inspect.decision.rules import Rules
 from edge_inspect.errors import EngineOutputError
 from edge_inspect.types import Decision, Defect, FloatArray, Verdict
@@ -28,8 +36,9 @@ from edge_inspect.types import Decision, Defect, FloatArray, Verdict
 _RANK = 3
 
 
-def decide_segmentation(probs: FloatArray, rules: Rules) -> Decision:
-    """Decide one frame from its ``(C, H, W)`` probability map, channels in ``rules.classes`` order.
+def decide_segmentation(probs: FloatArray, rules: Rules, *, logits: bool = False) -> Decision:
+    """Decide one frame from its ``(C, H, W)`` probability map, channels in ``rules.classes`` order
+    (or its sigmoid logits, with ``logits=True``: the same decision, see the module doc).
 
     ``score`` is the highest probability inside a kept defect; with no kept defect it is the highest
     probability anywhere outside the ignore zones (0.0 when everything is ignored). So an image-level
@@ -44,12 +53,23 @@ def decide_segmentation(probs: FloatArray, rules: Rules) -> Decision:
     _, height, width = probs.shape
     class_map = np.zeros((height, width), dtype=np.uint8)
     defects: list[Defect] = []
+    to_score = sigmoid if logits else _unchanged
+    tops: dict[int, float] = {}
+    """Class index -> its map's maximum, for classes without ignore zones (the score needs no re-scan)."""
     for index, name in enumerate(rules.classes):
         prob = probs[index]
-        mask = prob >= np.float32(rules.thresholds[index])
-        for zone_slice in _zone_slices(rules, name):
+        threshold = _logit(rules.thresholds[index]) if logits else np.float32(rules.thresholds[index])
+        zones = _zone_slices(rules, name)
+        if not zones:
+            tops[index] = float(prob.max())
+            if not tops[index] >= threshold:
+                continue  # the usual clean frame: one pass over the map, no mask
+        mask = prob >= threshold
+        for zone_slice in zones:
             mask[zone_slice] = False
-        defects += _regions(mask, prob, name=name, class_id=index + 1, rules=rules, class_map=class_map)
+        defects += _regions(
+            mask, prob, to_score, name=name, class_id=index + 1, rules=rules, class_map=class_map
+        )
     reasons: tuple[str, ...] = ()
     if len(defects) > rules.max_defects:
         plural = "" if len(defects) == 1 else "s"
@@ -58,10 +78,23 @@ def decide_segmentation(probs: FloatArray, rules: Rules) -> Decision:
     return Decision(
         verdict=Verdict.NG if reasons else Verdict.PASS,
         defects=tuple(defects),
-        score=score if score is not None else _unignored_max(probs, rules),
+        score=score if score is not None else _unignored_max(probs, rules, to_score, tops),
         reasons=reasons,
         masks=class_map,
     )
+
+
+def _unchanged(values: FloatArray) -> FloatArray:
+    return values
+
+
+def _logit(threshold: float) -> np.float32:
+    """The logit whose sigmoid is ``threshold`` (-inf at 0: every pixel; +inf at 1: none, as p < 1)."""
+    if threshold <= 0.0:
+        return np.float32(-np.inf)
+    if threshold >= 1.0:
+        return np.float32(np.inf)
+    return np.float32(math.log(threshold) - math.log1p(-threshold))
 
 
 def _checked(probs: FloatArray, rules: Rules) -> FloatArray:
@@ -87,6 +120,7 @@ def _zone_slices(rules: Rules, class_name: str) -> list[tuple[slice, slice]]:
 def _regions(
     mask: npt.NDArray[np.bool_],
     prob: FloatArray,
+    to_score: Callable[[FloatArray], FloatArray],
     *,
     name: str,
     class_id: int,
@@ -110,7 +144,7 @@ def _regions(
     kept = np.flatnonzero(areas[1:] >= rules.min_area_px[class_id - 1]) + 1
     if kept.size == 0:
         return []
-    stats = _region_stats(pixels, label_of, prob.ravel()[pixels], count, mask.shape[1])
+    stats = _region_stats(pixels, label_of, to_score(prob.ravel()[pixels]), count, mask.shape[1])
     keep = np.zeros(count, dtype=bool)
     keep[kept] = True
     class_map.ravel()[pixels[keep[label_of]]] = class_id
@@ -179,17 +213,22 @@ def _region_stats(
     )
 
 
-def _unignored_max(probs: FloatArray, rules: Rules) -> float:
-    """The highest probability outside the ignore zones, over every class (0.0 if all is ignored)."""
-    best = 0.0
+def _unignored_max(
+    probs: FloatArray, rules: Rules, to_score: Callable[[FloatArray], FloatArray], tops: dict[int, float]
+) -> float:
+    """The highest probability outside the ignore zones, over every class (0.0 if all is ignored);
+    ``tops`` holds the maxima already known."""
+    best = -np.inf
     for index, name in enumerate(rules.classes):
         slices = _zone_slices(rules, name)
         if not slices:
-            best = max(best, float(probs[index].max()))
+            best = max(best, tops[index] if index in tops else float(probs[index].max()))
             continue
         visible = np.ones(probs.shape[1:], dtype=bool)
         for zone_slice in slices:
             visible[zone_slice] = False
         if visible.any():
             best = max(best, float(probs[index][visible].max()))
-    return best
+    if best == -np.inf:
+        return 0.0
+    return float(to_score(np.asarray([best], dtype=np.float32))[0])

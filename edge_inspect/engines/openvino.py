@@ -183,7 +183,9 @@ class OpenVINOEngine:
         """Start one request (submit lock held). A poisoned queue is replaced and the start retried once."""
         for attempt in (1, 2):
             try:
-                self._queue.start_async({self._in_port: rows}, (job, chunk))
+                # zero-copy: OpenVINO reads the frame's own tensor (never reused: each frame gets a new
+                # one), which the userdata keeps alive until the request has called back
+                self._queue.start_async({self._in_port: rows}, (job, chunk, rows), share_inputs=True)
             except Exception as exc:
                 if attempt == 1 and self._recover():
                     continue
@@ -210,7 +212,7 @@ class OpenVINOEngine:
                 failed.append((old.userdata[index], exc))
         if not failed:
             return False
-        for (job, chunk), error in failed:
+        for (job, chunk, _rows), error in failed:
             tile = chunk * job.rows_per_chunk
             job.fail(EngineError(f"inference of tile {tile} failed: {first_line(error)}"))
         # The old queue may still be running callbacks of its healthy requests: keep it alive until close.
@@ -220,9 +222,11 @@ class OpenVINOEngine:
         return True
 
 
-def _copy_rows(output_index: int, request: ov.InferRequest, userdata: tuple[FrameJob, int]) -> None:
+def _copy_rows(
+    output_index: int, request: ov.InferRequest, userdata: tuple[FrameJob, int, npt.NDArray[Any]]
+) -> None:
     """AsyncInferQueue callback, on an OpenVINO thread: copy the rows out before the request is reused."""
-    job, chunk = userdata
+    job, chunk, _rows = userdata
     try:
         job.put(chunk, request.get_output_tensor(output_index).data)
     except BaseException as exc:  # an exception escaping here terminates the process

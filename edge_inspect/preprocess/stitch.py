@@ -52,15 +52,30 @@ def _inverse_coverage(geometry: TileGeometry) -> FloatArray:
     return inverse
 
 
+def is_identity(geometry: TileGeometry, map_size: tuple[int, int]) -> bool:
+    """True when stitching a ``(width, height)`` map changes nothing: one tile that is the whole frame,
+    not cropped, resized or padded, and a map of the tile's own size (stride 1)."""
+    whole = (0, 0, *geometry.frame_size)
+    return (
+        geometry.boxes == (whole,)
+        and geometry.frame_box == whole
+        and geometry.work_size == geometry.frame_size == map_size
+    )
+
+
 def stitch(outputs: FloatArray, geometry: TileGeometry) -> FloatArray:
     """Per-tile maps ``(N, C, h, w)`` -> one ``(C, frame_height, frame_width)`` float32 map.
 
-    Raises :class:`EngineOutputError` when ``outputs`` does not have one map per tile.
+    When the frame went through whole (:func:`is_identity`), the result is the one tile's map itself,
+    not a copy. Raises :class:`EngineOutputError` when ``outputs`` does not have one map per tile.
     """
     if outputs.ndim != _SEGMENTATION_NDIM or outputs.shape[0] != len(geometry.boxes):
         msg = f"expected {len(geometry.boxes)} tile maps shaped (N, C, h, w), got shape {outputs.shape}"
         raise EngineOutputError(msg)
     outputs = np.asarray(outputs, dtype=np.float32)
+    if is_identity(geometry, (outputs.shape[3], outputs.shape[2])):
+        first: FloatArray = outputs[0]
+        return first
     channels = outputs.shape[1]
     work_w, work_h = geometry.work_size
     if len(geometry.boxes) == 1 and geometry.boxes[0] == (0, 0, work_w, work_h):

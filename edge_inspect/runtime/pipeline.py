@@ -1,6 +1,9 @@
-"""The stage threads: source -> preprocess -> engine -> decision -> sinks, joined by bounded queues.
+"""The stage threads: source -> preprocess -> engine -> decision and sinks, joined by bounded queues.
 
-Every stage runs on its own thread so grabbing, preprocessing, inference and publishing overlap. A frame
+Grabbing, preprocessing, inference and deciding + publishing each run on their own thread, so they
+overlap. Deciding and publishing share one: both take well under a millisecond, and on a 2-core machine
+where the engine keeps every core busy, each extra thread hand-off per frame costs the engine a
+preemption (measured with ``edge-inspect bench``). A frame
 that fails anywhere becomes one ERROR result and the loop goes on; a failing sink is logged and counted
 and never stops the others. The pipeline knows the stages only by their Protocols and callables.
 """
@@ -91,13 +94,12 @@ class Pipeline:
         self.q_prepared: StageQueue[_Work] = StageQueue("prepared", queue_size, "block")
         # inference callbacks must never block for long: room for every request in flight, and more
         self.q_inferred: StageQueue[_Finished] = StageQueue("inferred", queue_size + 256, "block")
-        self.q_results: StageQueue[InspectionResult] = StageQueue("results", queue_size, "block")
         self.heartbeat: dict[str, float] = {}
         """Last time each stage made progress (monotonic), for watchdogs."""
         self.inflight: Inflight[Prepared] = Inflight()
         """Inferences submitted and not answered: the inference watchdog reads their start times."""
         self.on_tick = on_tick
-        """Called by the publishing loop after every result, and every ``tick_s`` when idle (WATCHDOG=1)."""
+        """Called by the deciding loop after every result, and every ``tick_s`` when idle (WATCHDOG=1)."""
         self._tick_s = tick_s
         self._swap_lock = threading.Lock()
         """Held while one frame is decided: rules and engine are swapped between frames, never during one."""
@@ -106,7 +108,7 @@ class Pipeline:
         self._threads: list[threading.Thread] = []
         self._stopping = threading.Event()
         self.done = threading.Event()
-        for q in (self.q_frames, self.q_prepared, self.q_inferred, self.q_results):
+        for q in (self.q_frames, self.q_prepared, self.q_inferred):
             stats.gauges[f"queue.{q.name}"] = q.__len__
 
     # ------------------------------------------------------------------------------------------ control
@@ -117,7 +119,6 @@ class Pipeline:
             ("preprocess", self._preprocess_loop),
             ("infer", lambda: self._infer_loop(0)),
             ("decide", self._decide_loop),
-            ("publish", self._publish_loop),
         )
         for name, target in stages:
             thread = threading.Thread(target=self._guard(name, target), name=f"stage-{name}", daemon=True)
@@ -147,7 +148,7 @@ class Pipeline:
                 log.exception("stage crashed", stage=name)
                 self.stats.count(f"stage_crash.{name}")
                 self._stopping.set()
-                for q in (self.q_frames, self.q_prepared, self.q_inferred, self.q_results):
+                for q in (self.q_frames, self.q_prepared, self.q_inferred):
                     q.close()
                 self.done.set()
 
@@ -296,18 +297,24 @@ class Pipeline:
             self.make_result = make_result
 
     def _decide_loop(self) -> None:
+        """Decide each frame and hand its result to the sinks; ticks while idle (no part, no trigger)."""
         try:
             while True:
                 try:
-                    item = self.q_inferred.get()
+                    item = self.q_inferred.get(timeout=self._tick_s)
                 except Closed:
                     return
+                except TimeoutError:
+                    self._tick()  # the loop still proves it is alive
+                    continue
                 self.heartbeat["decide"] = time.monotonic()
                 with self._swap_lock:
                     result = self._to_result(item)
-                self.q_results.put(result)
+                self.heartbeat["publish"] = time.monotonic()
+                self._deliver(result)
+                self._tick()
         finally:
-            self.q_results.close()
+            self.done.set()
 
     def _to_result(self, item: _Finished) -> InspectionResult:
         if isinstance(item, _Failed):
@@ -326,22 +333,6 @@ class Pipeline:
         timings["decide"] = _ms_since(start)
         self.stats.latency("decide", timings["decide"])
         return self.make_result(frame, decision, None, timings)
-
-    def _publish_loop(self) -> None:
-        try:
-            while True:
-                try:
-                    result = self.q_results.get(timeout=self._tick_s)
-                except Closed:
-                    return
-                except TimeoutError:
-                    self._tick()  # idle (no part, no trigger): the loop still proves it is alive
-                    continue
-                self.heartbeat["publish"] = time.monotonic()
-                self._deliver(result)
-                self._tick()
-        finally:
-            self.done.set()
 
     def _tick(self) -> None:
         if self.on_tick is not None:

@@ -5,7 +5,7 @@ engine (the runtime knows engines only by their Protocol). Everything here is wi
 :mod:`edge_inspect.runtime.watchdog` and :mod:`edge_inspect.runtime.notify` onto the pipeline's hooks:
 
 - ``pipeline.on_frame_done``  -> READY=1 after the first processed frame (``watchdog.ready_on``);
-- ``pipeline.on_tick``        -> WATCHDOG=1 from the publishing loop, while the watchdog thread is alive;
+- ``pipeline.on_tick``        -> WATCHDOG=1 from the deciding loop, while the watchdog thread is alive;
 - the watchdog's remedies     -> ``pipeline.request_source_restart`` / ``pipeline.restart_engine``;
 - a budget that ran out       -> ``on_fatal`` (the daemon stops and exits with :data:`EXIT_WATCHDOG`).
 """

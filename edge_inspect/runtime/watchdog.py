@@ -6,11 +6,12 @@ The checks are pure functions of timestamps (:func:`overdue`), so they are teste
 composition root wires to the pipeline. Restarts are capped per kind by a :class:`RestartBudget`
 (``max_restarts_per_minute`` within any 60 s); one restart more is fatal.
 
-systemd's own watchdog (``WatchdogSec=``) is fed by :class:`SystemdWatchdog`, called from the pipeline's
-publishing loop, not from a timer thread: a timer would go on pinging while the pipeline is wedged. That
-loop runs after every result and, when the line is idle (no part, no trigger), at least every
-``watchdog.tick_s``, so an idle daemon stays alive, while a loop stuck in a sink stops the pings. Stuck
-stages upstream are this module's job; the ping also stops if this watchdog thread itself has died.
+systemd's own watchdog (``WatchdogSec=``) is fed by :class:`SystemdWatchdog`, called from the
+pipeline's deciding (and publishing) loop, not from a timer thread: a timer would go on pinging while the
+pipeline is wedged. That loop runs after every result and, when the line is idle (no part, no
+trigger), at least every ``watchdog.tick_s``, so an idle daemon stays alive, while a loop stuck in a sink
+stops the pings. Stuck stages upstream are this module's job; the ping also stops if this watchdog
+thread itself has died.
 """
 
 from __future__ import annotations

@@ -38,11 +38,18 @@ def crop_origin(
         ys, xs = np.nonzero(mask)
         if ys.size:
             pick = int(rng.integers(ys.size))
-            cy, cx = int(ys[pick]), int(xs[pick])
-            y0 = int(rng.integers(max(0, cy - crop + 1), min(height - crop, cy) + 1))
-            x0 = int(rng.integers(max(0, cx - crop + 1), min(width - crop, cx) + 1))
-            return y0, x0
+            return crop_around(rng, shape, crop, int(ys[pick]), int(xs[pick]))
     return int(rng.integers(0, height - crop + 1)), int(rng.integers(0, width - crop + 1))
+
+
+def crop_around(
+    rng: np.random.Generator, shape: tuple[int, int], crop: int, y: int, x: int
+) -> tuple[int, int]:
+    """Top-left (y, x) of a ``crop`` square that holds pixel (y, x) at a random place inside it."""
+    height, width = shape
+    y0 = int(rng.integers(max(0, y - crop + 1), min(height - crop, y) + 1))
+    x0 = int(rng.integers(max(0, x - crop + 1), min(width - crop, x) + 1))
+    return y0, x0
 
 
 def augment(rng: np.random.Generator, image: F32, target: F32, config: AugmentConfig) -> tuple[F32, F32]:

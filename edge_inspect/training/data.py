@@ -1,7 +1,10 @@
 """Training data in memory: images and targets read once, batches of augmented crops drawn from them.
 
 Defective images are drawn with probability ``defect_fraction`` per crop (oversampling), whatever their
-share of the data set, so the network sees enough defect pixels to learn them.
+share of the data set, so the network sees enough defect pixels to learn them. Of the defect-free crops, a
+share ``hard_fraction`` is centred on mined hard negatives (see :mod:`edge_inspect.training.mining`) once
+the trainer has given the sampler some; likewise a share ``weak_fraction`` of the defective crops comes
+from the images whose defect the model misses.
 """
 
 from __future__ import annotations
@@ -16,7 +19,7 @@ import numpy as np
 from edge_inspect.datasets.labels import read_mask
 from edge_inspect.datasets.loader import Sample
 from edge_inspect.errors import DatasetError
-from edge_inspect.training.augment import F32, U8, AugmentConfig, augment, crop_origin, one_hot
+from edge_inspect.training.augment import F32, U8, AugmentConfig, augment, crop_around, crop_origin, one_hot
 
 
 @dataclass(frozen=True)
@@ -74,6 +77,8 @@ class CropSampler:
         defect_fraction: float,
         focus: float,
         seed: int,
+        hard_fraction: float = 0.0,
+        weak_fraction: float = 0.0,
     ) -> None:
         self.data = data
         self.crop = crop
@@ -82,6 +87,12 @@ class CropSampler:
         self.augment_config = augment_config
         self.defect_fraction = defect_fraction
         self.focus = focus
+        self.hard_fraction = hard_fraction
+        self.weak_fraction = weak_fraction
+        self.hard: list[tuple[int, int, int]] = []
+        """(image index, y, x) of hard negatives, set by :meth:`set_hard_negatives`."""
+        self.weak: list[int] = []
+        """Defective images whose defect the model misses, set by :meth:`set_weak_defects`."""
         self.rng = np.random.default_rng(seed)
         self.defective = [i for i, m in enumerate(data.masks) if m is not None and m.any()]
         self.good = [i for i in range(len(data.images)) if i not in set(self.defective)]
@@ -89,16 +100,36 @@ class CropSampler:
             msg = "no training images"
             raise DatasetError(msg)
 
-    def _pick(self) -> int:
+    def set_hard_negatives(self, places: list[tuple[int, int, int]]) -> None:
+        """Centre ``hard_fraction`` of the defect-free crops on these (image index, y, x) places."""
+        self.hard = list(places)
+
+    def set_weak_defects(self, indices: list[int]) -> None:
+        """Draw ``weak_fraction`` of the defective crops from these images (defects the model misses)."""
+        self.weak = list(indices)
+
+    def _pick(self) -> tuple[int, tuple[int, int] | None]:
+        """An image index, and the place the crop must hold (a hard negative) or None."""
         use_defective = self.defective and (not self.good or self.rng.random() < self.defect_fraction)
-        pool = self.defective if use_defective else self.good
-        return pool[int(self.rng.integers(len(pool)))]
+        if use_defective:
+            weak = self.weak and self.rng.random() < self.weak_fraction
+            pool = self.weak if weak else self.defective
+        elif self.hard and self.rng.random() < self.hard_fraction:
+            index, y, x = self.hard[int(self.rng.integers(len(self.hard)))]
+            return index, (y, x)
+        else:
+            pool = self.good
+        return pool[int(self.rng.integers(len(pool)))], None
 
     def one(self) -> tuple[F32, F32]:
-        index = self._pick()
+        index, place = self._pick()
         image, mask = self.data.images[index], self.data.masks[index]
         crop = min(self.crop, *image.shape)
-        y0, x0 = crop_origin(self.rng, (image.shape[0], image.shape[1]), crop, mask, self.focus)
+        shape = (image.shape[0], image.shape[1])
+        if place is not None:
+            y0, x0 = crop_around(self.rng, shape, crop, *place)
+        else:
+            y0, x0 = crop_origin(self.rng, shape, crop, mask, self.focus)
         patch = image[y0 : y0 + crop, x0 : x0 + crop].astype(np.float32) / np.float32(self.norm.scale)
         window = None if mask is None else mask[y0 : y0 + crop, x0 : x0 + crop]
         target = one_hot(window, self.classes, (crop, crop))

@@ -24,6 +24,7 @@ from edge_inspect.training.augment import AugmentConfig, one_hot
 from edge_inspect.training.data import CropSampler, InMemory, Normalization
 from edge_inspect.training.deps import require
 from edge_inspect.training.loss import dice_bce_loss
+from edge_inspect.training.mining import mine, weak_defects
 from edge_inspect.training.unet import UNet, UNetConfig
 
 BEST = "best.pt"
@@ -50,9 +51,19 @@ class TrainConfig:
     seed: int = 0
     threads: int = 2
     limit: int | None = None
+    """Use only the first N training images (smoke tests)."""
     init: str | None = None
     """Start from this checkpoint's weights (fine-tuning; its U-Net shape wins over ``unet``)."""
-    """Use only the first N training images (smoke tests)."""
+    hard_negatives: float = 0.0
+    """Share of defect-free crops centred on hard negatives mined before each epoch (0: no mining)."""
+    weak_defects: float = 0.0
+    """Share of defective crops drawn from the images whose defect the model misses, found before each
+    epoch (0: none)."""
+    mining_floor: float = 0.3
+    """Probability from which a region of a defect-free training image counts as a hard negative."""
+    detect_floor: float = 0.9
+    """A defective training image whose peak probability inside its label stays below this is drawn
+    more often (with ``weak_defects`` on)."""
     norm: Normalization = field(default_factory=Normalization)
     augment: AugmentConfig = field(default_factory=AugmentConfig)
 
@@ -106,6 +117,25 @@ def _checkpoint(
     }
 
 
+def _mine(
+    model: UNet, fit: InMemory, sampler: CropSampler, config: TrainConfig, epoch: int
+) -> dict[str, int]:
+    """Point the sampler at where the model now errs (false alarms, missed defects); prints the counts."""
+    found: dict[str, int] = {}
+    if config.hard_negatives > 0:
+        hard = mine(model, fit.images, sampler.good, config.norm, config.mining_floor)
+        sampler.set_hard_negatives([(h.index, h.y, h.x) for h in hard])
+        found |= {"hard_negatives": len(hard), "hard_images": len({h.index for h in hard})}
+    if config.weak_defects > 0:
+        weak = weak_defects(
+            model, fit.images, fit.masks, sampler.defective, norm=config.norm, floor=config.detect_floor
+        )
+        sampler.set_weak_defects(weak)
+        found["weak_defects"] = len(weak)
+    print(json.dumps({"epoch": epoch, **found}), flush=True)
+    return found
+
+
 def train(config: TrainConfig) -> Path:
     """Run the training; returns the path of the best checkpoint (lowest validation loss)."""
     tqdm = require("tqdm", "the training progress bar").tqdm
@@ -128,6 +158,8 @@ def train(config: TrainConfig) -> Path:
         defect_fraction=config.defect_fraction,
         focus=config.focus,
         seed=config.seed,
+        hard_fraction=config.hard_negatives,
+        weak_fraction=config.weak_defects,
     )
     if config.init is not None:
         model, _ = load_checkpoint(Path(config.init))
@@ -144,6 +176,8 @@ def train(config: TrainConfig) -> Path:
     best, stale, started = math.inf, 0, time.monotonic()
     model.train()
     for epoch in range(1, config.epochs + 1):
+        mining = config.hard_negatives > 0 or config.weak_defects > 0
+        mined = _mine(model, fit, sampler, config, epoch) if mining else {}
         bar = tqdm(range(config.steps_per_epoch), desc=f"epoch {epoch}/{config.epochs}", unit="step")
         running = 0.0
         for step in bar:
@@ -160,6 +194,7 @@ def train(config: TrainConfig) -> Path:
             "epoch": epoch,
             "train_loss": running / config.steps_per_epoch,
             "elapsed_s": time.monotonic() - started,
+            **mined,
         }
         history.append({**record, **{f"val_{k}": v for k, v in metrics.items()}})
         print(json.dumps(history[-1]), flush=True)

@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from edge_inspect.app import make_finish
 from edge_inspect.config.decision import DecisionConfig
 from edge_inspect.decision import resolve_rules
+from edge_inspect.decision.frame import make_finish
 from edge_inspect.engines import open_engine
 from edge_inspect.model import ModelPackage, load_package
 from edge_inspect.preprocess import Preprocessor
@@ -46,7 +46,9 @@ def decisions(package: ModelPackage, engine: Engine, frames: list[Frame]) -> lis
     """The daemon's own path (preprocess, engine, stitch, rules with the manifest's defaults) per frame."""
     manifest = package.manifest
     rules = resolve_rules(manifest.decision, manifest.output, DecisionConfig())
-    inspector = FrameInspector(Preprocessor(manifest.input), engine, make_finish(package, rules))
+    inspector = FrameInspector(
+        Preprocessor(manifest.input), engine, make_finish(package.manifest.output, rules)
+    )
     return [inspector.inspect(frame) for frame in frames]
 
 

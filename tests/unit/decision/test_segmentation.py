@@ -7,7 +7,7 @@ from typing import Any
 
 import numpy as np
 import pytest
-from hypothesis import given, settings
+from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
@@ -300,3 +300,60 @@ def test_given_any_map_when_decided_then_regions_match_a_flood_fill(
     assert decision.masks is not None
     assert int(np.count_nonzero(decision.masks)) == sum(r[0] for r in expected)
     assert (decision.verdict is Verdict.NG) == bool(expected)
+
+
+# ---------------------------------------------------------------------------------------- raw logits
+
+
+@settings(max_examples=80, deadline=None)
+@given(
+    logits=arrays(np.float32, (2, 12, 14), elements=st.floats(-6, 6, width=32)),
+    thresholds=st.tuples(st.floats(0.05, 0.95), st.floats(0.05, 0.95)),
+    min_area=st.integers(1, 4),
+    zone=st.booleans(),
+)
+def test_given_sigmoid_logits_when_decided_directly_then_the_decision_is_that_of_the_probabilities(
+    logits: np.ndarray, thresholds: tuple[float, float], min_area: int, zone: bool
+) -> None:
+    zones = (IgnoreZone(2, 3, 5, 4),) if zone else ()
+    given_rules = rules(
+        ("a", "b"), thresholds=thresholds, min_area_px=(min_area, min_area), ignore_zones=zones
+    )
+    probs = (1.0 / (1.0 + np.exp(-logits.astype(np.float64)))).astype(np.float32)
+    # pixels within float rounding of a threshold may fall either way; keep the example clear of them
+    for index, threshold in enumerate(thresholds):
+        assume(not np.any(np.abs(probs[index] - threshold) < 1e-5))
+
+    direct = decide_segmentation(logits, given_rules, logits=True)
+    via_probs = decide_segmentation(probs, given_rules)
+
+    assert direct.verdict is via_probs.verdict
+    assert direct.masks is not None and via_probs.masks is not None
+    assert np.array_equal(direct.masks, via_probs.masks)
+    assert direct.score == pytest.approx(via_probs.score, abs=1e-6)
+    assert len(direct.defects) == len(via_probs.defects)
+    for ours, theirs in zip(direct.defects, via_probs.defects, strict=True):
+        assert (ours.class_name, ours.area_px, ours.bbox) == (theirs.class_name, theirs.area_px, theirs.bbox)
+        assert ours.max_score == pytest.approx(theirs.max_score, abs=1e-6)
+        assert ours.mean_score == pytest.approx(theirs.mean_score, abs=1e-6)
+
+
+@pytest.mark.parametrize(("threshold", "flagged"), [(0.0, 32 * 32), (1.0, 0)])
+def test_given_logits_and_a_threshold_at_an_end_when_decided_then_all_or_nothing_is_flagged(
+    threshold: float, flagged: int
+) -> None:
+    logits = np.full((1, 32, 32), 40.0, dtype=np.float32)  # p = 1 - 4e-18: below 1, above 0
+
+    decision = decide_segmentation(logits, rules(thresholds=(threshold,)), logits=True)
+
+    assert decision.masks is not None
+    assert int(np.count_nonzero(decision.masks)) == flagged
+
+
+def test_given_everything_ignored_when_logits_are_decided_then_the_score_is_zero() -> None:
+    logits = np.full((1, 8, 8), 3.0, dtype=np.float32)
+
+    decision = decide_segmentation(logits, rules(ignore_zones=(IgnoreZone(0, 0, 8, 8),)), logits=True)
+
+    assert decision.verdict is Verdict.PASS
+    assert decision.score == 0.0

@@ -1,0 +1,95 @@
+"""Hard-negative mining: where on defect-free training images does the current model see a defect?
+
+A station pays for false alarms, and random crops rarely land on the few places of a surface that look
+like a defect (one strong streak on brushed metal, a clump of grains on a coated part). Before each epoch
+the model scores every defect-free training image at full size; each connected region whose probability
+reaches ``floor`` becomes a hard negative, weighted by its peak probability. The crop sampler then centres
+a share of its defect-free crops on those regions, so training spends its steps where the model errs.
+
+Defective training images are scored too (:func:`weak_defects`): those whose defect the model misses
+are drawn more often, so that fewer false alarms are not bought with missed defects.
+
+Only training images are mined (never the validation split or Test), so threshold choice stays honest.
+Import this module only after :func:`edge_inspect.training.deps.require` has checked torch.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+import numpy.typing as npt
+import torch
+
+from edge_inspect.training.augment import U8
+from edge_inspect.training.data import Normalization
+from edge_inspect.training.unet import UNet
+
+
+@dataclass(frozen=True)
+class HardNegative:
+    """One region of a defect-free image that the model scored as defect: image index, centre, peak."""
+
+    index: int
+    y: int
+    x: int
+    score: float
+
+
+def _probability(model: UNet, image: U8, norm: Normalization) -> npt.NDArray[np.float32]:
+    """The model's (H, W) defect probability (highest over classes) for one full-size image."""
+    x = norm.apply(image.astype(np.float32) / np.float32(norm.scale))
+    return np.asarray(torch.sigmoid(model(torch.from_numpy(x[None, None])))[0].amax(dim=0).numpy())
+
+
+@torch.no_grad()
+def mine(
+    model: UNet, images: Sequence[U8], indices: Sequence[int], norm: Normalization, floor: float
+) -> list[HardNegative]:
+    """Regions with probability >= ``floor`` on ``images[i]``, ``i`` in ``indices``; strongest first."""
+    was_training = model.training
+    model.eval()
+    found: list[HardNegative] = []
+    for index in indices:
+        prob = _probability(model, images[index], norm)
+        hot = (prob >= floor).astype(np.uint8)
+        if not hot.any():
+            continue
+        count, labels = cv2.connectedComponents(hot, connectivity=8)
+        for label in range(1, count):
+            ys, xs = np.nonzero(labels == label)
+            peak = int(np.argmax(prob[ys, xs]))
+            found.append(HardNegative(index, int(ys[peak]), int(xs[peak]), float(prob[ys[peak], xs[peak]])))
+    if was_training:
+        model.train()
+    found.sort(key=lambda h: -h.score)
+    return found
+
+
+@torch.no_grad()
+def weak_defects(
+    model: UNet,
+    images: Sequence[U8],
+    masks: Sequence[U8 | None],
+    indices: Sequence[int],
+    *,
+    norm: Normalization,
+    floor: float,
+) -> list[int]:
+    """The defective images among ``indices`` whose defect the model misses: its peak probability inside
+    the label stays below ``floor``. The other side of hard-negative mining, so that learning to ignore
+    streaks does not teach the model to ignore thin scratches too."""
+    was_training = model.training
+    model.eval()
+    weak: list[int] = []
+    for index in indices:
+        mask = masks[index]
+        if mask is None or not mask.any():
+            continue
+        if float(_probability(model, images[index], norm)[mask > 0].max()) < floor:
+            weak.append(index)
+    if was_training:
+        model.train()
+    return weak
