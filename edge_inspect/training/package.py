@@ -102,10 +102,30 @@ def _stages(checkpoint: dict[str, Any]) -> list[dict[str, Any]]:
     return stages
 
 
+def _recipe(stages: list[dict[str, Any]]) -> str:
+    """One line per run: what they share, then each stage's epochs, rate and sampling."""
+    last = stages[-1]
+    parts = []
+    for number, stage in enumerate(stages, start=1):
+        mining = [
+            f"{label} {stage[key]}"
+            for key, label in (("hard_negatives", "hard negatives"), ("weak_defects", "weak defects"))
+            if stage.get(key)
+        ]
+        parts.append(
+            f"stage {number}: up to {stage['epochs']} x {stage['steps_per_epoch']} steps, lr {stage['lr']}, "
+            f"defective share {stage['defect_fraction']}" + "".join(f", {m}" for m in mining)
+        )
+    return (
+        f"Dice + BCE, {last['crop']} px crops, batch {last['batch']}, AdamW, early stop (patience "
+        f"{last['patience']}), validation {last['val_fraction']} of Train, seed {last['seed']}; "
+        + "; ".join(parts)
+    )
+
+
 def _training_block(
     checkpoint: dict[str, Any], dataset: Path, spec: PackageSpec, config: UNetConfig
 ) -> dict[str, Any]:
-    train = dict(checkpoint["train"])
     history = checkpoint.get("history", [])
     gflops = 2 * count_macs(config, spec.size) / 1e9
     description = _dataset_description(dataset)
@@ -116,15 +136,7 @@ def _training_block(
         "gflops": round(gflops, 3),
         "data": description["summary"],
         "dataset": description,
-        "recipe": f"Dice + BCE, {train['crop']} px crops, batch {train['batch']}, "
-        f"{train['steps_per_epoch']} steps/epoch, up to {train['epochs']} epochs (early stop, patience "
-        f"{train['patience']}), AdamW lr {train['lr']}, defective share {train['defect_fraction']}, "
-        f"validation {train['val_fraction']} of Train, seed {train['seed']}"
-        + (
-            f"; fine-tuned from {Path(train['init']).parent.name}/{Path(train['init']).name}"
-            if train.get("init")
-            else ""
-        ),
+        "recipe": _recipe(_stages(checkpoint)),
         "stages": _stages(checkpoint),
         "best_epoch": checkpoint.get("epoch"),
         "history": history,

@@ -7,7 +7,9 @@ stall, and results pile up unacknowledged; the daemon dies in the stall, the bro
 
 ``outbox.keep_acked_s`` is set to an hour so the outbox file doubles as the ledger of everything ever
 committed (acknowledged rows are kept, marked, instead of deleted): the test reads it to know what must
-have arrived. Rows still waiting at each kill must arrive after the restart, marked ``replayed``.
+have arrived. Rows still waiting at each kill must arrive after the restart, marked ``replayed``. With
+that window, each restart after a kill also re-sends every row acknowledged in the hour before the kill
+(the broker might have died with the daemon), so most duplicates in the figures come from there.
 """
 
 from __future__ import annotations

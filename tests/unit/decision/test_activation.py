@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from edge_inspect.decision.activation import expected_channels, to_probabilities
+from edge_inspect.decision.activation import check_raw, expected_channels, to_probabilities
 from edge_inspect.errors import EngineOutputError
 from edge_inspect.model.manifest import OutputSpec
 
@@ -99,6 +99,18 @@ def test_given_nan_and_inf_when_activated_then_the_error_counts_them(activation:
     assert "'logits'" in message
     assert "4 non-finite values (2 NaN, 2 Inf)" in message
     assert f"of {raw.size}" in message
+
+
+@pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf])
+def test_given_one_non_finite_value_among_huge_ones_when_checked_then_it_is_found(bad: float) -> None:
+    output = spec("none")
+    raw = np.full((1, 64, 64), 3e38, dtype=np.float32)  # finite, but their sum overflows
+    assert check_raw(raw, output) is not None
+
+    raw[0, 10, 20] = bad
+
+    with pytest.raises(EngineOutputError, match="1 non-finite values"):
+        check_raw(raw, output)
 
 
 def test_given_softmax_output_without_its_background_channel_when_activated_then_shape_error() -> None:

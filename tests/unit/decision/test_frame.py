@@ -74,7 +74,8 @@ def test_given_a_frame_when_finished_then_the_decision_is_that_of_the_stitched_p
 
     reference = decide_segmentation(stitch(sigmoid(raw), frame.geometry), RULES)
     assert decision.verdict is reference.verdict
-    assert decision.masks is not None and reference.masks is not None
+    assert decision.masks is not None
+    assert reference.masks is not None
     assert decision.masks.shape == (size[1], size[0])
     assert np.array_equal(decision.masks, reference.masks)
     assert [d.area_px for d in decision.defects] == [d.area_px for d in reference.defects]

@@ -328,7 +328,8 @@ def test_given_sigmoid_logits_when_decided_directly_then_the_decision_is_that_of
     via_probs = decide_segmentation(probs, given_rules)
 
     assert direct.verdict is via_probs.verdict
-    assert direct.masks is not None and via_probs.masks is not None
+    assert direct.masks is not None
+    assert via_probs.masks is not None
     assert np.array_equal(direct.masks, via_probs.masks)
     assert direct.score == pytest.approx(via_probs.score, abs=1e-6)
     assert len(direct.defects) == len(via_probs.defects)
