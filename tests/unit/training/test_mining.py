@@ -69,21 +69,25 @@ def test_a_crop_around_a_place_always_holds_it() -> None:
             assert x0 <= x < x0 + 64
 
 
-def test_given_hard_negatives_when_crops_are_drawn_then_they_hold_the_mined_place(tmp_path: Path) -> None:
-    image = np.zeros((128, 128), np.uint8)
-    image[100, 20] = 255  # the one bright pixel: a crop that holds the place shows it
-    data = InMemory([Sample(tmp_path / "a.png", None, "Class1", "train", False)], [image], [None])
-    sampler = CropSampler(
+def still_sampler(data: InMemory, **fractions: float) -> CropSampler:
+    """32 px crops without augmentation or normalisation, so a crop's brightest pixel is the image's."""
+    return CropSampler(
         data,
         crop=32,
         classes=1,
         norm=Normalization(mean=0.0, std=1.0),
         augment_config=STILL,
-        defect_fraction=0.0,
         focus=0.9,
         seed=0,
-        hard_fraction=1.0,
+        **fractions,
     )
+
+
+def test_given_hard_negatives_when_crops_are_drawn_then_they_hold_the_mined_place(tmp_path: Path) -> None:
+    image = np.zeros((128, 128), np.uint8)
+    image[100, 20] = 255  # the one bright pixel: a crop that holds the place shows it
+    data = InMemory([Sample(tmp_path / "a.png", None, "Class1", "train", False)], [image], [None])
+    sampler = still_sampler(data, defect_fraction=0.0, hard_fraction=1.0)
     assert sum(float(sampler.one()[0].max()) > 0.5 for _ in range(40)) < 40  # random crops mostly miss it
 
     sampler.set_hard_negatives([(0, 100, 20)])
@@ -101,17 +105,7 @@ def test_given_weak_defects_when_defective_crops_are_drawn_then_they_come_from_t
         Sample(tmp_path / f"{i}.png", tmp_path / f"{i}_label.png", "Class1", "train", True) for i in (0, 1)
     ]
     data = InMemory(samples, [dark, bright], [mask, mask])
-    sampler = CropSampler(
-        data,
-        crop=32,
-        classes=1,
-        norm=Normalization(mean=0.0, std=1.0),
-        augment_config=STILL,
-        defect_fraction=1.0,
-        focus=0.9,
-        seed=0,
-        weak_fraction=1.0,
-    )
+    sampler = still_sampler(data, defect_fraction=1.0, weak_fraction=1.0)
     assert 0 < sum(float(sampler.one()[0].max()) > 0.5 for _ in range(40)) < 40  # both images, at first
 
     sampler.set_weak_defects([1])
