@@ -231,4 +231,4 @@ def _unignored_max(
             best = max(best, float(probs[index][visible].max()))
     if best == -np.inf:
         return 0.0
-    return float(to_score(np.asarray([best], dtype=np.float32))[0])
+    return max(0.0, float(to_score(np.asarray([best], dtype=np.float32))[0]))

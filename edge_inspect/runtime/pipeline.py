@@ -2,10 +2,10 @@
 
 Grabbing, preprocessing, inference and deciding + publishing each run on their own thread, so they
 overlap. Deciding and publishing share one: both take well under a millisecond, and on a 2-core machine
-where the engine keeps every core busy, each extra thread hand-off per frame costs the engine a
-preemption (measured with ``edge-inspect bench``). A frame
-that fails anywhere becomes one ERROR result and the loop goes on; a failing sink is logged and counted
-and never stops the others. The pipeline knows the stages only by their Protocols and callables.
+where the engine keeps every core busy, each hand-off between threads wakes one, which preempts an
+engine thread. A frame that fails anywhere becomes one ERROR result and the loop goes on; a failing
+sink is logged and counted and never stops the others. The pipeline knows the stages only by their
+Protocols and callables.
 """
 
 from __future__ import annotations
