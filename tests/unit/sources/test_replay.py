@@ -154,9 +154,10 @@ def test_the_pacer_does_not_burst_after_a_slow_consumer() -> None:
     for _ in range(4):
         assert pacer.wait()
         released.append(time.monotonic())
-    # Then one frame comes at once and the rest keep the period again (no catch-up burst)
-    gaps = np.diff(released)
-    assert all(gap >= 0.009 for gap in gaps)
+    # Then one frame comes at once and the rest keep the period again (no catch-up burst): the 3 gaps
+    # span 3 periods. (A single gap may be short: the pacer takes a sleep's overshoot off the next one,
+    # and a busy machine overshoots; a burst would release all 4 within a millisecond or two.)
+    assert released[-1] - released[0] >= 0.02
 
 
 def test_bad_files_become_error_frames_and_the_replay_goes_on(tmp_path: Path) -> None:
