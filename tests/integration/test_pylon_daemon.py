@@ -217,6 +217,15 @@ def test_given_a_removed_camera_when_the_daemon_runs_then_it_reconnects_and_resu
         resumed_at = time.monotonic()
         wait(lambda: len(recorder.results) - restarts(recorder.results)[0] >= 5, 15, "five results after it")
         app.request_stop()
+        # the sinks see a result before the broker has passed it on: stay subscribed until every one arrived
+        wait(
+            lambda: (
+                {r.result_id for r in list(recorder.results)}
+                <= {m.json()["result_id"] for m in sub.on("/result")}
+            ),
+            15,
+            "every recorded result on MQTT",
+        )
 
     states = [(m.json()["state"], m.json()["reason"]) for m in sub.on("/camera")]
     assert [state for state, _reason in states][:4] == ["starting", "online", "reconnecting", "online"]
