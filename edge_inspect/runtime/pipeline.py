@@ -1,12 +1,11 @@
-"""The stage threads: source -> preprocess and engine -> decision and sinks, joined by bounded queues.
+"""The stage threads: source -> preprocess -> engine -> decision and sinks, joined by bounded queues.
 
-Three threads, so that grabbing, inference and deciding + publishing overlap: the source's; one that
-preprocesses each frame and submits it to the engine (the next frame is prepared while the engine works
-on the last ones); and one that decides and publishes. Preprocessing, deciding and publishing each take
-well under a millisecond, and on a 2-core machine where the engine keeps every core busy, each hand-off
-between threads wakes one, which preempts an engine thread. A frame that fails anywhere becomes one
-ERROR result and the loop goes on; a failing sink is logged and counted and never stops the others. The
-pipeline knows the stages only by their Protocols and callables.
+Grabbing, preprocessing, inference and deciding + publishing each run on their own thread, so they
+overlap. Deciding and publishing share one: both take well under a millisecond, and on a 2-core machine
+where the engine keeps every core busy, each hand-off between threads wakes one, which preempts an
+engine thread. A frame that fails anywhere becomes one ERROR result and the loop goes on; a failing
+sink is logged and counted and never stops the others. The pipeline knows the stages only by their
+Protocols and callables.
 """
 
 from __future__ import annotations
@@ -92,6 +91,7 @@ class Pipeline:
         self.on_frame_done = on_frame_done
         self._max_errors_logged = max_errors_logged
         self.q_frames: StageQueue[Frame] = StageQueue("frames", queue_size, drop_policy)
+        self.q_prepared: StageQueue[_Work] = StageQueue("prepared", queue_size, "block")
         # inference callbacks must never block for long: room for every request in flight, and more
         self.q_inferred: StageQueue[_Finished] = StageQueue("inferred", queue_size + 256, "block")
         self.heartbeat: dict[str, float] = {}
@@ -108,7 +108,7 @@ class Pipeline:
         self._threads: list[threading.Thread] = []
         self._stopping = threading.Event()
         self.done = threading.Event()
-        for q in (self.q_frames, self.q_inferred):
+        for q in (self.q_frames, self.q_prepared, self.q_inferred):
             stats.gauges[f"queue.{q.name}"] = q.__len__
 
     # ------------------------------------------------------------------------------------------ control
@@ -116,6 +116,7 @@ class Pipeline:
     def start(self) -> None:
         stages = (
             ("source", self._source_loop),
+            ("preprocess", self._preprocess_loop),
             ("infer", lambda: self._infer_loop(0)),
             ("decide", self._decide_loop),
         )
@@ -147,7 +148,7 @@ class Pipeline:
                 log.exception("stage crashed", stage=name)
                 self.stats.count(f"stage_crash.{name}")
                 self._stopping.set()
-                for q in (self.q_frames, self.q_inferred):
+                for q in (self.q_frames, self.q_prepared, self.q_inferred):
                     q.close()
                 self.done.set()
 
@@ -192,31 +193,39 @@ class Pipeline:
         log.warning("source restarted")
         return True
 
-    def _prepare(self, frame: Frame) -> _Work:
-        """One frame as model input, or the ERROR it becomes (a source error, a frame that fails)."""
-        self.heartbeat["preprocess"] = time.monotonic()
-        if frame.image is None or frame.error is not None:
-            return _Failed(frame, frame.error or "source gave no image")
-        start = time.monotonic()
+    def _preprocess_loop(self) -> None:
         try:
-            prepared = self.inspector.prepare(frame)
-        except Exception as exc:  # one bad frame is one ERROR result, never a dead loop
-            return _Failed(frame, f"preprocess: {exc}", {"preprocess": _ms_since(start)})
-        self.stats.latency("preprocess", prepared.preprocess_ms)
-        return prepared
-
-    def _infer_loop(self, generation: int) -> None:
-        """Preprocess frames and submit them to the engine, on one thread: the next frame is prepared
-        while the engine works, and ``submit`` blocks only once it is ready. An engine restart starts a new
-        loop (``generation``); the old one, possibly stuck inside the old engine, leaves as soon as it gets
-        control back."""
-        try:
-            while generation == self._infer_generation:
+            while True:
                 try:
                     frame = self.q_frames.get()
                 except Closed:
+                    return
+                self.heartbeat["preprocess"] = time.monotonic()
+                if frame.image is None or frame.error is not None:
+                    self.q_prepared.put(_Failed(frame, frame.error or "source gave no image"))
+                    continue
+                start = time.monotonic()
+                try:
+                    prepared = self.inspector.prepare(frame)
+                except Exception as exc:  # one bad frame is one ERROR result, never a dead loop
+                    self.q_prepared.put(
+                        _Failed(frame, f"preprocess: {exc}", {"preprocess": _ms_since(start)})
+                    )
+                    continue
+                self.stats.latency("preprocess", prepared.preprocess_ms)
+                self.q_prepared.put(prepared)
+        finally:
+            self.q_prepared.close()
+
+    def _infer_loop(self, generation: int) -> None:
+        """Submit frames to the engine. An engine restart starts a new loop (``generation``); the old one,
+        possibly stuck inside the old engine, leaves as soon as it gets control back."""
+        try:
+            while generation == self._infer_generation:
+                try:
+                    work = self.q_prepared.get()
+                except Closed:
                     break
-                work = self._prepare(frame)
                 self.heartbeat["infer"] = time.monotonic()
                 if isinstance(work, _Failed):
                     self.q_inferred.put(work)
