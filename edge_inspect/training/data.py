@@ -34,6 +34,10 @@ class Normalization:
         """Normalise an image already divided by ``scale`` (values 0..1)."""
         return ((unit - self.mean) / self.std).astype(np.float32)
 
+    def model_input(self, image: U8) -> F32:
+        """A whole 8-bit image as the model's (1, 1, H, W) input."""
+        return self.apply(image.astype(np.float32) / np.float32(self.scale))[None, None]
+
 
 def read_gray(path: Path) -> U8:
     """An 8-bit single-channel image, or a DatasetError naming the file."""

@@ -40,8 +40,7 @@ class HardNegative:
 
 def _probability(model: UNet, image: U8, norm: Normalization) -> npt.NDArray[np.float32]:
     """The model's (H, W) defect probability (highest over classes) for one full-size image."""
-    x = norm.apply(image.astype(np.float32) / np.float32(norm.scale))
-    return np.asarray(torch.sigmoid(model(torch.from_numpy(x[None, None])))[0].amax(dim=0).numpy())
+    return np.asarray(torch.sigmoid(model(torch.from_numpy(norm.model_input(image))))[0].amax(dim=0).numpy())
 
 
 @torch.no_grad()

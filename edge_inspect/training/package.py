@@ -59,10 +59,6 @@ def _calibration_set(samples: Sequence[Sample], count: int, seed: int) -> list[S
     return [samples[i] for i in ranked[: min(count, len(samples))]]
 
 
-def _tensor(image: np.ndarray, norm: Normalization) -> np.ndarray:
-    return norm.apply(image.astype(np.float32) / np.float32(norm.scale))[None, None]
-
-
 def _dataset_description(dataset: Path) -> dict[str, Any]:
     """Where the training data came from: the generator's recorded spec, or the folder's counts."""
     samples = load_dataset(dataset)
@@ -157,7 +153,9 @@ def build_package(checkpoint_path: Path, dataset: Path, out: Path, spec: Package
     fp32 = export_ir_fp32(onnx_path, out / "fp32" / "model.xml")
     train_samples = load_dataset(dataset, split="train")
     calibration = _calibration_set(train_samples, spec.calibration_images, seed=1)
-    quantize_int8(fp32, out / "int8" / "model.xml", (_tensor(read_gray(s.image), norm) for s in calibration))
+    quantize_int8(
+        fp32, out / "int8" / "model.xml", (norm.model_input(read_gray(s.image)) for s in calibration)
+    )
     shipped = out / "calibration"
     shipped.mkdir()
     for number, sample in enumerate(calibration[: spec.shipped_calibration_images], start=1):

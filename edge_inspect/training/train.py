@@ -87,9 +87,8 @@ def validate(model: UNet, data: InMemory, config: TrainConfig) -> dict[str, floa
     model.eval()
     losses, dices, scores, truth = [], [], [], []
     for image, mask in zip(data.images, data.masks, strict=True):
-        x = config.norm.apply(image.astype(np.float32) / np.float32(config.norm.scale))
         target = one_hot(mask, config.unet.classes, (image.shape[0], image.shape[1]))
-        logits = model(torch.from_numpy(x[None, None]))
+        logits = model(torch.from_numpy(config.norm.model_input(image)))
         losses.append(float(dice_bce_loss(logits, torch.from_numpy(target[None]))))
         prob = torch.sigmoid(logits)[0].numpy()
         defective = mask is not None and bool(mask.any())
