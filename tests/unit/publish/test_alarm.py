@@ -5,18 +5,11 @@ from __future__ import annotations
 from structlog.testing import capture_logs
 
 from edge_inspect.publish.alarm import Alarm
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = 100.0
-
-    def __call__(self) -> float:
-        return self.now
+from tests.helpers.clock import ManualClock
 
 
 def test_given_repeated_occurrences_then_one_log_per_minute_with_the_count_in_between() -> None:
-    clock = Clock()
+    clock = ManualClock()
     alarm = Alarm("outbox_full", repeat_s=60, clock=clock)
     with capture_logs() as logs:
         for _ in range(100):
@@ -30,7 +23,7 @@ def test_given_repeated_occurrences_then_one_log_per_minute_with_the_count_in_be
 
 
 def test_given_a_condition_that_flaps_then_it_clears_only_after_hold_s_without_occurrence() -> None:
-    clock = Clock()
+    clock = ManualClock()
     alarm = Alarm("outbox_store_failed", hold_s=10, clock=clock)
     alarm.raise_("disk full")
     with capture_logs() as logs:

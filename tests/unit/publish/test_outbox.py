@@ -16,17 +16,10 @@ import pytest
 from edge_inspect.config.outbox import OutboxConfig
 from edge_inspect.errors import PublishError
 from edge_inspect.publish.outbox import Limits, Outbox, open_outbox
+from tests.helpers.clock import ManualClock
 
 TOPIC = "edge-inspect/s/c/result"
 ROOMY = Limits(max_rows=1000, max_bytes=1 << 20, max_age_s=None, when_full="drop_oldest")
-
-
-class Clock:
-    def __init__(self, now: float = 1_700_000_000.0) -> None:
-        self.now = now
-
-    def __call__(self) -> float:
-        return self.now
 
 
 def payload(key: str, size: int = 40) -> bytes:
@@ -80,7 +73,7 @@ def test_given_acks_kept_when_the_connection_drops_then_recent_acks_come_back_re
     tmp_path: Path,
 ) -> None:
     """A broker killed between its saves loses what it acknowledged since: those rows are re-sent."""
-    clock = Clock()
+    clock = ManualClock(1_700_000_000.0)
     box = Outbox(tmp_path / "o.sqlite3", ROOMY, clock=clock)
     for key in "abcd":
         box.put(key, TOPIC, payload(key))
@@ -211,7 +204,7 @@ def test_given_a_payload_larger_than_max_bytes_when_put_then_it_is_refused_with_
 
 
 def test_given_max_age_when_rows_grow_old_then_expire_removes_exactly_the_old_ones(tmp_path: Path) -> None:
-    clock = Clock()
+    clock = ManualClock(1_700_000_000.0)
     box = Outbox(tmp_path / "o.sqlite3", Limits(1000, 1 << 20, 60.0, "drop_oldest"), clock=clock)
     for i in range(300):  # more than one internal batch
         box.put(f"old{i}", TOPIC, payload("x"))

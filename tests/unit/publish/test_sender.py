@@ -21,18 +21,11 @@ import pytest
 
 from edge_inspect.publish.outbox import Limits, Outbox
 from edge_inspect.publish.sender import OutboxSender
+from tests.helpers.clock import ManualClock
 
 TOPIC = "edge-inspect/s/c/result"
 ROOMY = Limits(max_rows=1000, max_bytes=1 << 20, max_age_s=None, when_full="drop_oldest")
 KEEP_S = 5.0
-
-
-class Clock:
-    def __init__(self, now: float = 1_700_000_000.0) -> None:
-        self.now = now
-
-    def __call__(self) -> float:
-        return self.now
 
 
 class Wire:
@@ -77,12 +70,12 @@ def wait_for(condition: Callable[[], bool], timeout: float = 5.0) -> bool:
 
 
 @pytest.fixture
-def clock() -> Clock:
-    return Clock()
+def clock() -> ManualClock:
+    return ManualClock(1_700_000_000.0)
 
 
 @pytest.fixture
-def box(tmp_path: Path, clock: Clock) -> Iterator[Outbox]:
+def box(tmp_path: Path, clock: ManualClock) -> Iterator[Outbox]:
     outbox = Outbox(tmp_path / "o.sqlite3", ROOMY, clock=clock)
     yield outbox
     outbox.close()
@@ -94,7 +87,7 @@ def wire() -> Wire:
 
 
 @pytest.fixture
-def sender(box: Outbox, wire: Wire, clock: Clock) -> Iterator[OutboxSender]:
+def sender(box: Outbox, wire: Wire, clock: ManualClock) -> Iterator[OutboxSender]:
     running = OutboxSender(box, wire.publish, wire.connected, window=8, keep_acked_s=KEEP_S, clock=clock)
     running.start()
     yield running
@@ -124,7 +117,7 @@ def reconnect(sender: OutboxSender, wire: Wire) -> None:
 
 
 def test_given_an_outage_longer_than_the_keep_window_when_reconnected_then_rows_acked_before_it_are_resent(
-    box: Outbox, sender: OutboxSender, wire: Wire, clock: Clock
+    box: Outbox, sender: OutboxSender, wire: Wire, clock: ManualClock
 ) -> None:
     send_and_ack(box, sender, wire, "ab")
     drop_connection(sender, wire)
@@ -138,7 +131,7 @@ def test_given_an_outage_longer_than_the_keep_window_when_reconnected_then_rows_
 
 
 def test_given_a_resent_row_acknowledged_again_when_the_connection_drops_again_then_it_is_resent_again(
-    box: Outbox, sender: OutboxSender, wire: Wire, clock: Clock
+    box: Outbox, sender: OutboxSender, wire: Wire, clock: ManualClock
 ) -> None:
     send_and_ack(box, sender, wire, "a")
     clock.now += 1
@@ -158,7 +151,7 @@ def test_given_a_resent_row_acknowledged_again_when_the_connection_drops_again_t
 
 
 def test_given_rows_acked_outside_the_window_when_the_connection_drops_then_only_recent_ones_are_resent(
-    box: Outbox, sender: OutboxSender, wire: Wire, clock: Clock
+    box: Outbox, sender: OutboxSender, wire: Wire, clock: ManualClock
 ) -> None:
     send_and_ack(box, sender, wire, "a")
     clock.now += 3 * KEEP_S
@@ -198,7 +191,7 @@ def test_given_an_earlier_run_when_started_then_its_last_acknowledged_rows_are_r
         [sys.executable, "-c", CRASHING_RUN, str(path), ending], cwd=Path(__file__).parents[3], check=False
     )
     assert done.returncode == (-signal.SIGKILL if ending == "crash" else 0)
-    clock = Clock(1_700_000_000.0 + 200)  # restarted later: the window is measured from the last ack
+    clock = ManualClock(1_700_000_000.0 + 200)  # restarted later: the window is measured from the last ack
     box = Outbox(path, ROOMY, clock=clock)
     sender = OutboxSender(box, wire.publish, wire.connected, window=8, keep_acked_s=KEEP_S, clock=clock)
     sender.start()

@@ -5,18 +5,11 @@ from __future__ import annotations
 import threading
 
 from edge_inspect.runtime.inflight import Inflight
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = 10.0
-
-    def __call__(self) -> float:
-        return self.now
+from tests.helpers.clock import ManualClock
 
 
 def test_given_submissions_then_the_oldest_start_is_reported_until_answered() -> None:
-    clock = Clock()
+    clock = ManualClock(10.0)
     flights: Inflight[str] = Inflight(clock)
     first = flights.begin("a")
     clock.now = 12.0

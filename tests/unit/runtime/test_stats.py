@@ -4,18 +4,11 @@ from __future__ import annotations
 
 from edge_inspect.runtime.stats import Stats, verdict_counts
 from edge_inspect.types import Verdict
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = 100.0
-
-    def __call__(self) -> float:
-        return self.now
+from tests.helpers.clock import ManualClock
 
 
 def test_given_frames_over_two_seconds_when_snapshotted_then_fps_and_percentiles_follow() -> None:
-    clock = Clock()
+    clock = ManualClock()
     stats = Stats(clock=clock)
     for i in range(11):
         stats.verdict(Verdict.NG if i % 5 == 0 else Verdict.PASS)

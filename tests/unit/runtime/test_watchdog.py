@@ -42,18 +42,11 @@ from edge_inspect.runtime.watchdog import (
 )
 from edge_inspect.sources.replay import ReplaySource
 from edge_inspect.types import Engine, EngineCallback, TensorSpec, Verdict
+from tests.helpers.clock import ManualClock
 from tests.helpers.sinks import Collect, NoStatus
 from tests.helpers.tiny_model import make_tiny_package
 
 SIZE = 32
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
 
 
 # ------------------------------------------------------------------------------------------ pure checks
@@ -85,7 +78,7 @@ def test_given_timeouts_set_to_null_then_nothing_ever_fires() -> None:
 
 
 def test_given_a_budget_of_two_per_minute_then_a_third_restart_within_60_s_is_refused() -> None:
-    clock = Clock()
+    clock = ManualClock(1000.0)
     budget = RestartBudget(2, clock)
 
     assert budget.take()
@@ -115,7 +108,7 @@ class Calls:
 
 
 def test_given_a_source_that_stays_silent_when_restarts_run_out_then_the_daemon_is_told_to_exit() -> None:
-    clock = Clock()
+    clock = ManualClock(1000.0)
     calls = Calls()
     last_frame = clock.now
     config = WatchdogConfig(no_frame_timeout_s=10.0, max_restarts_per_minute=2)
@@ -138,7 +131,7 @@ def test_given_a_source_that_stays_silent_when_restarts_run_out_then_the_daemon_
 
 
 def test_given_frames_flowing_again_after_a_restart_then_no_further_restart() -> None:
-    clock = Clock()
+    clock = ManualClock(1000.0)
     calls = Calls()
     frames = {"last": clock.now}
     config = WatchdogConfig(no_frame_timeout_s=10.0)
@@ -179,7 +172,7 @@ def received(sock: socket.socket) -> list[str]:
 def test_given_ticks_from_the_loop_then_watchdog_pings_are_rate_limited_and_stop_when_unhealthy(
     tmp_path: Path, systemd: socket.socket
 ) -> None:
-    clock = Clock()
+    clock = ManualClock(1000.0)
     health = {"ok": True}
     feeder = SystemdWatchdog(
         SystemdNotifier(str(tmp_path / "notify.sock")), lambda: health["ok"], min_gap_s=1.0, clock=clock
