@@ -12,8 +12,7 @@ import shutil
 import signal
 import subprocess
 import tempfile
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import paho.mqtt.client as mqtt
@@ -31,20 +30,12 @@ from tests.helpers.certs import Pki, make_other_ca, make_pki
 from tests.helpers.daemon import ROOT, run_cli, start_daemon
 from tests.helpers.results import result
 from tests.helpers.tiny_model import make_tiny_package
+from tests.helpers.waiting import wait_until
 
 USER = "station-1"
 PASSWORD = "correct horse battery staple"
 TOPICS = Topics("edge-inspect", USER, "cam-1")
 CONFIG = ROOT / "config" / "replay.yaml"
-
-
-def wait_until(condition: Callable[[], bool], timeout: float = 15.0) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if condition():
-            return True
-        time.sleep(0.05)
-    return condition()
 
 
 def for_mosquitto(*paths: Path) -> None:
@@ -181,7 +172,7 @@ def test_a_wrong_ca_is_a_clear_error_and_results_keep_queueing(
             # when it tries to connect and inspects three frames meanwhile
             for i in range(3):
                 sender.handle(result(seq=i, station=USER))
-            assert wait_until(lambda: reporter.failures >= 2)
+            assert wait_until(lambda: reporter.failures >= 2, 15.0)
             # then it is not connected, the three results wait, and the log says why, once
             assert not sender.connected
             assert sender.pending() == 3
@@ -208,7 +199,7 @@ def test_a_wrong_password_is_refused_and_the_queue_arrives_once_it_is_fixed(
             sent = [result(seq=i, station=USER) for i in range(3)]
             for item in sent:
                 sender.handle(item)
-            assert wait_until(lambda: any("refused" in e["event"] for e in logs))
+            assert wait_until(lambda: any("refused" in e["event"] for e in logs), 15.0)
             # then: refused with the broker's reason, not connected, the results wait
             refused = next(e for e in logs if "refused" in e["event"])
             assert "authori" in refused["reason"].lower() or "password" in refused["reason"].lower()

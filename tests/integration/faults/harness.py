@@ -25,6 +25,7 @@ from typing import Any
 import cv2
 import yaml
 
+from tests.helpers import waiting
 from tests.helpers.broker import Mosquitto, Subscriber
 from tests.helpers.daemon import ROOT, command
 
@@ -243,12 +244,7 @@ class Figures:
 
 
 def wait_until(predicate: Any, timeout: float, period: float = 0.1) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(period)
-    return bool(predicate())
+    return waiting.wait_until(predicate, timeout, period)
 
 
 def chunks(values: Sequence[float], gap: float) -> Iterator[float]:

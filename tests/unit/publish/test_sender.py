@@ -14,7 +14,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -22,10 +22,12 @@ import pytest
 from edge_inspect.publish.outbox import Limits, Outbox
 from edge_inspect.publish.sender import OutboxSender
 from tests.helpers.clock import ManualClock
+from tests.helpers.waiting import wait_until
 
 TOPIC = "edge-inspect/s/c/result"
 ROOMY = Limits(max_rows=1000, max_bytes=1 << 20, max_age_s=None, when_full="drop_oldest")
 KEEP_S = 5.0
+WAIT_S, POLL_S = 5.0, 0.01
 
 
 class Wire:
@@ -60,15 +62,6 @@ def payload(key: str) -> bytes:
     return json.dumps({"result_id": key, "replayed": False}).encode()
 
 
-def wait_for(condition: Callable[[], bool], timeout: float = 5.0) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if condition():
-            return True
-        time.sleep(0.01)
-    return condition()
-
-
 @pytest.fixture
 def clock() -> ManualClock:
     return ManualClock(1_700_000_000.0)
@@ -100,10 +93,10 @@ def send_and_ack(box: Outbox, sender: OutboxSender, wire: Wire, keys: str) -> No
     for key in keys:
         box.put(key, TOPIC, payload(key))
     sender.wake()
-    assert wait_for(lambda: len(wire.sent) == before + len(keys))
+    assert wait_until(lambda: len(wire.sent) == before + len(keys), WAIT_S, POLL_S)
     for mid in wire.mids()[before:]:
         sender.acked(mid)
-    assert wait_for(lambda: box.depth() == 0 and sender.inflight() == 0)
+    assert wait_until(lambda: box.depth() == 0 and sender.inflight() == 0, WAIT_S, POLL_S)
 
 
 def drop_connection(sender: OutboxSender, wire: Wire) -> None:
@@ -126,7 +119,7 @@ def test_given_an_outage_longer_than_the_keep_window_when_reconnected_then_rows_
 
     reconnect(sender, wire)
 
-    assert wait_for(lambda: len(wire.sent) == 4)
+    assert wait_until(lambda: len(wire.sent) == 4, WAIT_S, POLL_S)
     assert wire.keys()[2:] == [("a", True), ("b", True)]
 
 
@@ -137,16 +130,16 @@ def test_given_a_resent_row_acknowledged_again_when_the_connection_drops_again_t
     clock.now += 1
     drop_connection(sender, wire)
     reconnect(sender, wire)
-    assert wait_for(lambda: len(wire.sent) == 2)
+    assert wait_until(lambda: len(wire.sent) == 2, WAIT_S, POLL_S)
     clock.now += 2 * KEEP_S  # the re-send is acknowledged long after the first PUBACK
     sender.acked(wire.mids()[-1])
-    assert wait_for(lambda: sender.inflight() == 0)
+    assert wait_until(lambda: sender.inflight() == 0, WAIT_S, POLL_S)
     clock.now += 1
 
     drop_connection(sender, wire)  # the restarted broker dies again before its next save
     reconnect(sender, wire)
 
-    assert wait_for(lambda: len(wire.sent) == 3)
+    assert wait_until(lambda: len(wire.sent) == 3, WAIT_S, POLL_S)
     assert wire.keys() == [("a", False), ("a", True), ("a", True)]
 
 
@@ -160,7 +153,7 @@ def test_given_rows_acked_outside_the_window_when_the_connection_drops_then_only
     drop_connection(sender, wire)
     reconnect(sender, wire)
 
-    assert wait_for(lambda: len(wire.sent) == 3)
+    assert wait_until(lambda: len(wire.sent) == 3, WAIT_S, POLL_S)
     time.sleep(0.3)
     assert wire.keys() == [("a", False), ("b", False), ("b", True)]
 
@@ -196,7 +189,7 @@ def test_given_an_earlier_run_when_started_then_its_last_acknowledged_rows_are_r
     sender = OutboxSender(box, wire.publish, wire.connected, window=8, keep_acked_s=KEEP_S, clock=clock)
     sender.start()
     try:
-        assert wait_for(lambda: len(wire.sent) == len(resent))
+        assert wait_until(lambda: len(wire.sent) == len(resent), WAIT_S, POLL_S)
         time.sleep(0.3)
         assert wire.keys() == [(key, True) for key in resent]
     finally:
