@@ -68,14 +68,19 @@ def grain(rng: np.random.Generator, size: int) -> FloatImage:
 
 
 def brushed(rng: np.random.Generator, size: int) -> FloatImage:
-    """Long streaks in one random direction (brushed or rolled metal)."""
+    """Long streaks in one random direction (brushed or rolled metal).
+
+    The streaks are as thin as a scratch, so their gain is what keeps the two apart: at 0.03-0.045 the
+    strongest streak of a typical image matched the median scratch under a line filter, and two in five
+    scratches were fainter than it (label noise that no model can learn away).
+    """
     pad = size // 4
     big = size + 2 * pad
     noise = rng.standard_normal((big, big), dtype=np.float32)
     streaks = _f32(cv2.GaussianBlur(noise, (0, 0), sigmaX=rng.uniform(10, 24), sigmaY=0.9))
     streaks = _rotate(streaks, float(rng.uniform(0, 180)))[pad : pad + size, pad : pad + size]
     streaks = (streaks - streaks.mean()) / max(float(streaks.std()), 1e-6)
-    return _f32(rng.uniform(0.03, 0.045) * streaks + 0.02 * smooth_noise(rng, size, 1.0))
+    return _f32(rng.uniform(0.018, 0.027) * streaks + 0.02 * smooth_noise(rng, size, 1.0))
 
 
 def woven(rng: np.random.Generator, size: int) -> FloatImage:
