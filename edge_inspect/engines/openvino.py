@@ -9,13 +9,13 @@ waits for the started requests in the order they were started, copies their rows
 Why not ``AsyncInferQueue`` and its callbacks: a callback is Python, run on the OpenVINO thread that
 finished the request, so that thread needs the GIL before it can take its next inference. On a 2-core
 station where the daemon's own threads hold the GIL in turns, an engine thread then waits up to the
-interpreter's switch interval (5 ms) for it, and the device idles meanwhile. Here OpenVINO's threads never
-run Python: they only finish requests, and start the next queued one at once when there is one (which is
-why a station configures a request or two more than it has streams). The callback-free design also
-removes the hazards the queue had: a failed request poisoned the queue (every later start re-raised its
-error), and a compiled model destroyed while one of its threads waited for the GIL hung the process.
-A failed inference now raises in ``wait`` of its own request, which fails its frame only; the request is
-used again.
+interpreter's switch interval (5 ms) for it, and that stream idles meanwhile. Here OpenVINO's threads
+never run Python: they only finish requests, and start the next queued one at once when there is one.
+(On the 2-core reference machine the daemon's throughput measured the same either way, within the host's
+noise.) The callback-free design also removes the hazards the queue had: a failed request poisoned the
+queue (every later start re-raised its error), and a compiled model destroyed while one of its threads
+waited for the GIL hung the process. A failed inference now raises in ``wait`` of its own request, which
+fails its frame only; the request is used again.
 """
 
 from __future__ import annotations
