@@ -1,10 +1,9 @@
 """One submitted frame in flight: its tiles run as separate infer requests, its callback fires exactly once.
 
-Requests finish in any order, on whichever thread the backend completes them. :class:`FrameJob` copies
-each request's rows into the frame's own output array (the request's memory is reused at once), and calls
-the frame's callback when the last rows arrive, or on the first failure; whatever comes after that is
-ignored. A callback that raises is logged, never propagated: it runs on a backend's thread, where an
-exception would stop the process or the backend.
+Requests finish in any order and on the backend's threads. :class:`FrameJob` copies each request's rows
+into the frame's own output array (the request's memory is reused at once), and calls the frame's callback
+when the last rows arrive, or on the first failure; whatever comes after that is ignored. A callback that
+raises is logged, never propagated: it runs on a backend thread, where an exception would stop the process.
 
 What a backend thread holds must never own the engine: if the last reference to an engine were dropped
 there, its compiled model would be destroyed on one of its own worker threads, which then joins itself

@@ -1,28 +1,26 @@
-"""The OpenVINO engine: a model package's IR or ONNX on CPU, GPU, NPU or AUTO, run on raw infer requests.
+"""The OpenVINO engine: a model package's IR or ONNX on CPU, GPU, NPU or AUTO, run through AsyncInferQueue.
 
 A frame of N tiles becomes one infer request per tile (per model batch), so the device's streams work on
-several tiles at once while the other stages prepare the next frame. ``submit`` starts requests and blocks
-while every one is busy (the pipeline's back-pressure; the wait releases the GIL). One completion thread
-waits for the started requests in the order they were started, copies their rows into the frame's output
-(:class:`FrameJob`) and calls the frame back once, with all rows in tile order or with an error.
+several tiles at once while the other stages prepare the next frame; its callback fires once with all
+rows in tile order (:class:`FrameJob`). ``submit`` blocks while every request is busy: that is the
+pipeline's back-pressure, and OpenVINO releases the GIL while it waits.
 
-Why not ``AsyncInferQueue`` and its callbacks: a callback is Python, run on the OpenVINO thread that
-finished the request, so that thread needs the GIL before it can take its next inference. On a 2-core
-station where the daemon's own threads hold the GIL in turns, an engine thread then waits up to the
-interpreter's switch interval (5 ms) for it, and that stream idles meanwhile. Here OpenVINO's threads
-never run Python: they only finish requests, and start the next queued one at once when there is one.
-(On the 2-core reference machine the daemon's throughput measured the same either way, within the host's
-noise.) The callback-free design also removes the hazards the queue had: a failed request poisoned the
-queue (every later start re-raised its error), and a compiled model destroyed while one of its threads
-waited for the GIL hung the process. A failed inference now raises in ``wait`` of its own request, which
-fails its frame only; the request is used again.
+Three properties of OpenVINO's Python API shape this module (openvino 2026.4, checked in the tests):
+- an exception raised in a Python callback terminates the process, so the callback catches everything
+  and hands it to the frame;
+- a request whose inference fails never calls back and poisons the queue: every later ``start_async``
+  and ``wait_all`` re-raises its error. The engine then finds that request, fails its frame, and
+  replaces the queue, so one bad frame costs one frame;
+- a compiled model destroyed on one of its own threads, or while one of them waits for the GIL, aborts
+  or hangs the process. So nothing an OpenVINO thread holds owns the engine (see jobs.py), and
+  ``close`` releases the compiled model only once its threads are quiet.
 """
 
 from __future__ import annotations
 
+import functools
 import threading
-from collections import deque
-from dataclasses import dataclass
+import time
 from pathlib import Path
 from typing import Any
 
@@ -40,22 +38,19 @@ from edge_inspect.types import EngineCallback, FloatArray, TensorSpec
 
 log = structlog.get_logger(__name__)
 
+_SETTLE_S = 0.05
+"""Pause, without the GIL, between the last request and releasing the compiled model (see ``close``).
 
-@dataclass(frozen=True, slots=True)
-class _Started:
-    """One started request and the tile of the frame it runs (``rows`` kept alive: OpenVINO reads it)."""
-
-    request: ov.InferRequest
-    job: FrameJob
-    chunk: int
-    rows: npt.NDArray[Any]
+Without it, 2 of 12 runs of the AUTO-device tests in tests/unit/engines/test_openvino.py hung (the
+destructor joining a thread that waited for the GIL); with it, none of 16, nor of 25 runs of the file.
+"""
 
 
 class OpenVINOEngine:
     """Engine Protocol on OpenVINO. Thread-safe: ``submit`` and ``infer`` may be called from any thread.
 
-    Callbacks run on the engine's completion thread, one at a time, in the order frames were submitted;
-    a callback must not call ``submit`` itself (it would wait for the request it is holding).
+    A callback runs on an OpenVINO thread and must not call ``submit`` itself (it would wait for the
+    request it is holding).
     """
 
     def __init__(
@@ -68,22 +63,17 @@ class OpenVINOEngine:
         loaded = load_model(config, package, variant, cache_dir)
         self._compiled = loaded.compiled
         self._in_port = loaded.input_port
-        self._output_index = loaded.output_index
+        # The queue's callback holds only the output index, never the engine (see jobs.py).
+        self._on_done = functools.partial(_copy_rows, loaded.output_index)
         self._input_spec = loaded.input_spec
         self._output_spec = loaded.output_spec
         self.runtime: OpenVINORuntime = loaded.runtime
         """What the compiled model runs with (precision, streams, requests...), read back from OpenVINO."""
-        self._requests = [self._compiled.create_infer_request() for _ in range(self.runtime.requests)]
-        self._free: deque[ov.InferRequest] = deque(self._requests)
-        self._started: deque[_Started] = deque()
-        self._changed = threading.Condition()
-        """Guards ``_free``, ``_started`` and ``_closed``; notified whenever one of them changes."""
+        self._queue = self._new_queue()
+        self._retired: list[ov.AsyncInferQueue] = []
         self._submit_lock = threading.Lock()
-        """Serialises submitters, so the tiles of one frame start together and in order."""
         self._in_flight = InFlight()
         self._closed = False
-        self._completer = threading.Thread(target=self._complete_loop, name="openvino-complete", daemon=True)
-        self._completer.start()
         rt = self.runtime
         log.info(
             "openvino engine loaded",
@@ -134,7 +124,7 @@ class OpenVINOEngine:
 
         Raises EngineError, without calling ``callback``, for a tensor that does not fit the input or a
         closed engine; any later failure reaches ``callback``. Blocks while every request is busy.
-        ``callback`` runs on the completion thread; when a tile cannot start, on this one.
+        ``callback`` usually runs on an OpenVINO thread; when a tile cannot start, on this one.
         """
         n = check_input(tensor, self._input_spec)
         per_request = self._input_spec.shape[0]
@@ -153,22 +143,27 @@ class OpenVINOEngine:
     def wait_all(self) -> None:
         """Wait until every submitted frame has had its callback."""
         with self._submit_lock:
+            if not self._closed:
+                self._drain()
             self._in_flight.wait_idle()
 
     def close(self) -> None:
-        """Finish in-flight frames, stop the completion thread, release the compiled model. Safe twice."""
+        """Finish in-flight frames, then release the compiled model. Safe to call twice."""
         with self._submit_lock:
             if self._closed:
                 return
+            self._drain()
             self._in_flight.wait_idle()
-            with self._changed:
-                self._closed = True
-                self._changed.notify_all()
-        self._completer.join()
-        # Every request has been waited for and no OpenVINO thread holds anything of Python's: release.
-        self._free.clear()
-        self._requests.clear()
-        del self._compiled, self._in_port
+            # Every frame has had its callback; now wait until each request has left its callback too,
+            # then let OpenVINO's threads finish their last steps, some of which take the GIL, before
+            # the compiled model's destructor joins those threads while this thread holds the GIL.
+            self._drain()
+            for old in self._retired:
+                _settle(old)
+            time.sleep(_SETTLE_S)
+            self._closed = True
+            self._retired.clear()
+            del self._queue, self._compiled, self._in_port
         log.info("openvino engine closed", model=self.runtime.model, variant=self.runtime.variant)
 
     def __enter__(self) -> OpenVINOEngine:
@@ -179,50 +174,69 @@ class OpenVINOEngine:
 
     # ------------------------------------------------------------------------------------------- internals
 
+    def _new_queue(self) -> ov.AsyncInferQueue:
+        queue = ov.AsyncInferQueue(self._compiled, self.runtime.requests)
+        queue.set_callback(self._on_done)
+        return queue
+
     def _start(self, job: FrameJob, chunk: int, rows: npt.NDArray[Any]) -> None:
-        """Start one tile on the next free request (submit lock held), waiting for one while all are busy."""
-        with self._changed:
-            while not self._free:
-                self._changed.wait()
-            request = self._free.popleft()
-        try:
-            # zero-copy: OpenVINO reads the frame's own tensor (never reused: each frame gets a new one),
-            # which ``_Started`` keeps alive until the request has been waited for
-            request.start_async({self._in_port: rows}, share_inputs=True)
-        except Exception as exc:
-            with self._changed:
-                self._free.append(request)
-                self._changed.notify_all()
-            job.fail(EngineError(f"cannot start inference of tile {chunk * job.rows_per_chunk}: {exc}"))
+        """Start one request (submit lock held). A poisoned queue is replaced and the start retried once."""
+        for attempt in (1, 2):
+            try:
+                # zero-copy: OpenVINO reads the frame's own tensor (never reused: each frame gets a new
+                # one), which the userdata keeps alive until the request has called back
+                self._queue.start_async({self._in_port: rows}, (job, chunk, rows), share_inputs=True)
+            except Exception as exc:
+                if attempt == 1 and self._recover():
+                    continue
+                job.fail(EngineError(f"cannot start inference of tile {chunk * job.rows_per_chunk}: {exc}"))
             return
-        with self._changed:
-            self._started.append(_Started(request, job, chunk, rows))
-            self._changed.notify_all()
 
-    def _complete_loop(self) -> None:
-        """Wait for started requests in start order; hand each one's rows to its frame; free the request."""
-        while True:
-            with self._changed:
-                while not self._started and not self._closed:
-                    self._changed.wait()
-                if not self._started:
-                    return  # closed, and nothing left to wait for
-                started = self._started[0]
-            self._finish(started)
-            with self._changed:
-                self._started.popleft()
-                self._free.append(started.request)
-                self._changed.notify_all()
-
-    def _finish(self, started: _Started) -> None:
-        tile = started.chunk * started.job.rows_per_chunk
+    def _drain(self) -> None:
+        """Wait for every started request (submit lock held), recovering from a failed one."""
         try:
-            started.request.wait()  # releases the GIL
+            self._queue.wait_all()
         except RuntimeError as exc:
-            log.warning("infer request failed", tile=tile, error=first_line(exc), model=self.runtime.model)
-            started.job.fail(EngineError(f"inference of tile {tile} failed: {first_line(exc)}"))
-            return
+            if not self._recover():
+                msg = f"OpenVINO infer queue failed: {first_line(exc)}"
+                raise EngineError(msg) from exc
+
+    def _recover(self) -> bool:
+        """Fail the frames of failed requests and replace the queue; False when no request had failed."""
+        old = self._queue
+        failed: list[tuple[Any, RuntimeError]] = []
+        for index, request in enumerate(old):
+            try:
+                request.wait()
+            except RuntimeError as exc:
+                failed.append((old.userdata[index], exc))
+        if not failed:
+            return False
+        for (job, chunk, _rows), error in failed:
+            tile = chunk * job.rows_per_chunk
+            job.fail(EngineError(f"inference of tile {tile} failed: {first_line(error)}"))
+        # The old queue may still be running callbacks of its healthy requests: keep it alive until close.
+        self._retired.append(old)
+        self._queue = self._new_queue()
+        log.warning("infer request failed; queue replaced", failed=len(failed), model=self.runtime.model)
+        return True
+
+
+def _copy_rows(
+    output_index: int, request: ov.InferRequest, userdata: tuple[FrameJob, int, npt.NDArray[Any]]
+) -> None:
+    """AsyncInferQueue callback, on an OpenVINO thread: copy the rows out before the request is reused."""
+    job, chunk, _rows = userdata
+    try:
+        job.put(chunk, request.get_output_tensor(output_index).data)
+    except BaseException as exc:  # an exception escaping here terminates the process
+        job.fail(EngineError(f"reading the output of tile {chunk * job.rows_per_chunk}: {exc}"))
+
+
+def _settle(queue: ov.AsyncInferQueue) -> None:
+    """Wait for every request of a replaced queue; their failures were reported when it was replaced."""
+    for request in queue:
         try:
-            started.job.put(started.chunk, started.request.get_output_tensor(self._output_index).data)
-        except Exception as exc:  # the completion thread must outlive any one frame
-            started.job.fail(EngineError(f"reading the output of tile {tile}: {exc}"))
+            request.wait()
+        except RuntimeError:
+            continue
