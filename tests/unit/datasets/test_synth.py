@@ -114,7 +114,7 @@ def _line_response(image: np.ndarray, length: int = 41) -> np.ndarray:
 def test_brushed_streaks_stay_fainter_than_scratches() -> None:
     # given brushed surfaces without and with a scratch, under a thin-line detector,
     # then the strongest streak of a typical surface stays well below the typical scratch: the streaks are
-    # as thin as scratches, and at twice today's gain they rivalled them (labels no model can learn)
+    # as thin as scratches, and at 1.7 times today's gain they rivalled them (labels no model can learn)
     size, trials, margin = 256, 12, 24
     streak_peaks, scratch_peaks = [], []
     for seed in range(trials):
