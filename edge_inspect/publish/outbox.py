@@ -156,9 +156,10 @@ class Outbox:
         with self._lock:
             with self._failing(f"cannot settle {len(ids)} acknowledged rows"), Transaction(self._db):
                 if keep:
+                    # kept rows acknowledged again after a re-send first, so no row is updated twice
                     now = self._clock()
+                    sql.mark_acked(self._db, ids, now, kept=True)
                     lengths = sql.mark_acked(self._db, ids, now)
-                    sql.mark_acked(self._db, ids, now, waiting_only=False)  # re-sent kept rows
                 else:
                     lengths = sql.delete_ids(self._db, ids, waiting_only=True)
                     sql.delete_ids(self._db, ids)  # kept rows acknowledged again after a re-send

@@ -135,11 +135,10 @@ def delete_ids(db: sqlite3.Connection, ids: Sequence[int], *, waiting_only: bool
     return _by_ids(db, template, ids)
 
 
-def mark_acked(
-    db: sqlite3.Connection, ids: Sequence[int], now: float, *, waiting_only: bool = True
-) -> list[int]:
-    """Set ``acked_at`` on (waiting) rows; the payload lengths of those marked."""
-    where = f" AND {WAITING}" if waiting_only else ""
+def mark_acked(db: sqlite3.Connection, ids: Sequence[int], now: float, *, kept: bool = False) -> list[int]:
+    """Set ``acked_at`` on the waiting rows (``kept``: on the rows already acknowledged); the payload
+    lengths of those marked."""
+    where = f" AND NOT ({WAITING})" if kept else f" AND {WAITING}"
     template = "UPDATE outbox SET acked_at = ? WHERE id IN ({marks})" + where  # noqa: S608 (constants and '?' marks)
     return _by_ids(db, template + " RETURNING LENGTH(payload)", ids, (now,))
 
