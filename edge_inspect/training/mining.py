@@ -15,7 +15,8 @@ Import this module only after :func:`edge_inspect.training.deps.require` has che
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import cv2
@@ -43,31 +44,39 @@ def _probability(model: UNet, image: U8, norm: Normalization) -> npt.NDArray[np.
     return np.asarray(torch.sigmoid(model(torch.from_numpy(norm.model_input(image))))[0].amax(dim=0).numpy())
 
 
-@torch.no_grad()
+@contextmanager
+def _evaluating(model: UNet) -> Iterator[None]:
+    """The model in eval mode, without gradients, for the block; back in the mode it had after."""
+    was_training = model.training
+    model.eval()
+    try:
+        with torch.no_grad():
+            yield
+    finally:
+        model.train(was_training)
+
+
 def mine(
     model: UNet, images: Sequence[U8], indices: Sequence[int], norm: Normalization, floor: float
 ) -> list[HardNegative]:
     """Regions with probability >= ``floor`` on ``images[i]``, ``i`` in ``indices``; strongest first."""
-    was_training = model.training
-    model.eval()
     found: list[HardNegative] = []
-    for index in indices:
-        prob = _probability(model, images[index], norm)
-        hot = (prob >= floor).astype(np.uint8)
-        if not hot.any():
-            continue
-        count, labels = cv2.connectedComponents(hot, connectivity=8)
-        for label in range(1, count):
-            ys, xs = np.nonzero(labels == label)
-            peak = int(np.argmax(prob[ys, xs]))
-            found.append(HardNegative(index, int(ys[peak]), int(xs[peak]), float(prob[ys[peak], xs[peak]])))
-    if was_training:
-        model.train()
+    with _evaluating(model):
+        for index in indices:
+            prob = _probability(model, images[index], norm)
+            hot = (prob >= floor).astype(np.uint8)
+            if not hot.any():
+                continue
+            count, labels = cv2.connectedComponents(hot, connectivity=8)
+            for label in range(1, count):
+                ys, xs = np.nonzero(labels == label)
+                peak = int(np.argmax(prob[ys, xs]))
+                y, x = int(ys[peak]), int(xs[peak])
+                found.append(HardNegative(index, y, x, float(prob[y, x])))
     found.sort(key=lambda h: -h.score)
     return found
 
 
-@torch.no_grad()
 def weak_defects(
     model: UNet,
     images: Sequence[U8],
@@ -80,15 +89,12 @@ def weak_defects(
     """The defective images among ``indices`` whose defect the model misses: its peak probability inside
     the label stays below ``floor``. The other side of hard-negative mining, so that learning to ignore
     streaks does not teach the model to ignore thin scratches too."""
-    was_training = model.training
-    model.eval()
     weak: list[int] = []
-    for index in indices:
-        mask = masks[index]
-        if mask is None or not mask.any():
-            continue
-        if float(_probability(model, images[index], norm)[mask > 0].max()) < floor:
-            weak.append(index)
-    if was_training:
-        model.train()
+    with _evaluating(model):
+        for index in indices:
+            mask = masks[index]
+            if mask is None or not mask.any():
+                continue
+            if float(_probability(model, images[index], norm)[mask > 0].max()) < floor:
+                weak.append(index)
     return weak

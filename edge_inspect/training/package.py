@@ -125,6 +125,7 @@ def _training_block(
     history = checkpoint.get("history", [])
     gflops = 2 * count_macs(config, spec.size) / 1e9
     description = _dataset_description(dataset)
+    stages = _stages(checkpoint)
     return {
         "architecture": f"U-Net, stride-2 stem, base {config.base} channels, depth {config.depth}, "
         f"{gflops:.2f} GFLOPs at {spec.size}x{spec.size}",
@@ -132,8 +133,8 @@ def _training_block(
         "gflops": round(gflops, 3),
         "data": description["summary"],
         "dataset": description,
-        "recipe": _recipe(_stages(checkpoint)),
-        "stages": _stages(checkpoint),
+        "recipe": _recipe(stages),
+        "stages": stages,
         "best_epoch": checkpoint.get("epoch"),
         "history": history,
         "wall_time": spec.wall_time,
