@@ -22,16 +22,28 @@ FloatImage = npt.NDArray[np.float32]
 TextureFn = Callable[[np.random.Generator, int], FloatImage]
 
 
+_KERNEL_RADIUS_SIGMAS = 4
+"""OpenCV's Gaussian kernel on float32 images reaches 4 sigma each side: the wrap padding covers it."""
+
+
 def _f32(array: object) -> FloatImage:
     """``array`` as float32 (a no-op for the float32 results of OpenCV and of float32 arithmetic)."""
     return np.asarray(array, dtype=np.float32)
 
 
 def smooth_noise(rng: np.random.Generator, size: int, sigma: float) -> FloatImage:
-    """Gaussian noise low-pass filtered at ``sigma`` pixels, rescaled to zero mean and unit std."""
+    """Gaussian noise low-pass filtered at ``sigma`` pixels, rescaled to zero mean and unit std.
+
+    The noise is filtered as if it tiled the plane (wrapped, not mirrored, at the edges), so its
+    statistics are the same everywhere. A mirrored border sums each edge sample with itself: the field
+    came out about 1.4x stronger along the edges than inside at the cloud scale, and its edge blobs, cut
+    by the border, looked like stains (the edge-band test in ``tests/unit/datasets`` pins this).
+    """
     noise = rng.standard_normal((size, size), dtype=np.float32)
     if sigma > 0:
-        noise = _f32(cv2.GaussianBlur(noise, (0, 0), sigmaX=sigma, borderType=cv2.BORDER_REFLECT))
+        pad = math.ceil(_KERNEL_RADIUS_SIGMAS * sigma)
+        tiled = np.pad(noise, pad, mode="wrap")
+        noise = _f32(cv2.GaussianBlur(tiled, (0, 0), sigmaX=sigma)[pad : pad + size, pad : pad + size])
     noise -= noise.mean()
     std = float(noise.std())
     return noise / std if std > 0 else noise
