@@ -1,6 +1,7 @@
 """``edge-inspect eval --model DIR --dataset DIR``: figures of a model package on a labelled data set,
 computed through the daemon's own preprocess, engine and decision code; ``--choose RULE`` writes the operating
-threshold into the package, ``--record KEY`` stores the figures in its manifest."""
+threshold (and, with ``--min-areas``, the minimum defect area) into the package, ``--record KEY`` stores the
+figures in its manifest."""
 
 from __future__ import annotations
 
@@ -34,6 +35,14 @@ def add_parser(subparsers: Any) -> None:
         "'cost:fp=1,fn=10'; written into the package's manifest (hashes refreshed)",
     )
     parser.add_argument(
+        "--min-areas",
+        type=_areas,
+        default=(),
+        metavar="A,B,...",
+        help="with --choose: candidate minimum defect areas (px), chosen together with the threshold "
+        "(default: keep the manifest's)",
+    )
+    parser.add_argument(
         "--record",
         default=None,
         metavar="KEY",
@@ -48,11 +57,14 @@ def run(args: argparse.Namespace) -> int:
 
     from edge_inspect.config.engines import OpenVINOEngineConfig
     from edge_inspect.datasets.loader import load_dataset
+    from edge_inspect.errors import EvaluationError
     from edge_inspect.evaluation.choose import parse_rule
     from edge_inspect.evaluation.report import format_report, summarize
     from edge_inspect.evaluation.runner import SWEEP_THRESHOLDS, evaluate_samples
     from edge_inspect.model.package import load_package
 
+    if args.min_areas and not args.choose:
+        raise EvaluationError("--min-areas chooses the minimum area together with --choose; give a rule")
     if args.choose:
         parse_rule(args.choose)  # a malformed rule fails before minutes of inference
     package = load_package(args.model)
@@ -62,7 +74,12 @@ def run(args: argparse.Namespace) -> int:
         samples = load_dataset(args.dataset, split=split)
     engine = OpenVINOEngineConfig(type="openvino", device=args.device)
     outcomes, rules = evaluate_samples(
-        package, samples, variant=args.variant, engine_config=engine, progress=None if args.quiet else _bar()
+        package,
+        samples,
+        variant=args.variant,
+        engine_config=engine,
+        min_areas=args.min_areas,
+        progress=None if args.quiet else _bar(),
     )
     variant = package.artifact(args.variant)[0]
     operating = {
@@ -80,30 +97,43 @@ def run(args: argparse.Namespace) -> int:
         title = f"{package.manifest.name} {variant} on {Path(args.dataset).name} ({split or 'all'})"
         truth, scores = [o.defective for o in judged], [o.score for o in judged]
         plot_pr_curve(Path(args.plot), truth, scores, report["sweep"], title)
-    _choose_and_record(args, report, [o.defective for o in judged], [o.score for o in judged], outcomes)
+    _choose_and_record(args, report, judged, outcomes)
     return 0
 
 
+def _areas(text: str) -> tuple[int, ...]:
+    """``--min-areas 64,150,300`` -> (64, 150, 300); argparse reports a ValueError as a usage error."""
+    areas = tuple(int(part) for part in text.split(",") if part.strip())
+    if not areas or min(areas) < 0:
+        msg = f"expected comma-separated pixel counts >= 0, got {text!r}"
+        raise ValueError(msg)
+    return areas
+
+
 def _choose_and_record(
-    args: argparse.Namespace,
-    report: dict[str, Any],
-    truth: list[bool],
-    scores: list[float],
-    outcomes: list[Any],
+    args: argparse.Namespace, report: dict[str, Any], judged: list[Any], outcomes: list[Any]
 ) -> None:
-    """Apply ``--choose`` and ``--record``; the JSON report is written even when the rule cannot be met."""
+    """Apply ``--choose`` and ``--record``; the JSON report is written even when the rule cannot be met.
+    ``judged``: the outcomes without errors, the images the choice is made on."""
     from pathlib import Path
 
     from edge_inspect.errors import EvaluationError
-    from edge_inspect.evaluation.choose import choose_threshold, parse_rule
+    from edge_inspect.evaluation.choose import choose_operating_point, choose_threshold, parse_rule
     from edge_inspect.evaluation.update import update_manifest
 
     rule = parse_rule(args.choose) if args.choose else None
+    truth = [o.defective for o in judged]
     failure: EvaluationError | None = None
     if rule is not None:
         try:
-            threshold, confusion = choose_threshold(rule, truth, scores)
-            report["chosen"] = {"rule": rule.text, "threshold": threshold, **confusion.as_dict()}
+            if args.min_areas:
+                by_area = {a: [o.area_scores[i] for o in judged] for i, a in enumerate(args.min_areas)}
+                area, threshold, confusion = choose_operating_point(rule, truth, by_area)
+                report["chosen"] = {"rule": rule.text, "threshold": threshold, "min_area_px": area}
+            else:
+                threshold, confusion = choose_threshold(rule, truth, [o.score for o in judged])
+                report["chosen"] = {"rule": rule.text, "threshold": threshold}
+            report["chosen"].update(confusion.as_dict())
         except EvaluationError as exc:
             failure = exc
     if args.json_path:
@@ -112,8 +142,11 @@ def _choose_and_record(
     if failure is not None:
         raise failure
     if "chosen" in report:
-        update_manifest(Path(args.model), threshold=report["chosen"]["threshold"])
-        print("\nchosen: " + json.dumps(report["chosen"]))
+        chosen = report["chosen"]
+        update_manifest(
+            Path(args.model), threshold=chosen["threshold"], min_area_px=chosen.get("min_area_px")
+        )
+        print("\nchosen: " + json.dumps(chosen))
         print(f"written into {Path(args.model) / 'manifest.yaml'} (hashes refreshed)")
     if args.record:
         compact = _compact(report)

@@ -4,12 +4,16 @@
 Scores are the runner's image scores (the highest threshold at which the daemon still says NG), so
 "NG at t" is "score >= t" and every candidate threshold is judged exactly. Among equally good thresholds
 the middle one is taken: the widest margin on both sides for data the choice has not seen.
+
+The minimum defect area can be chosen with it (:func:`choose_operating_point`): each candidate area has
+its own image scores, the rule picks a threshold for each, and the best of those operating points wins;
+among equally good ones the smallest area, the rule that still reports the smallest defects.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -67,6 +71,14 @@ def choose_threshold(
     rule: ChoiceRule, truth: Sequence[bool], scores: Sequence[float], grid: Sequence[float] = GRID
 ) -> tuple[float, Confusion]:
     """The threshold the rule picks on these images, and its confusion matrix there."""
+    _, threshold, confusion = _best_threshold(rule, truth, scores, grid)
+    return threshold, confusion
+
+
+def _best_threshold(
+    rule: ChoiceRule, truth: Sequence[bool], scores: Sequence[float], grid: Sequence[float]
+) -> tuple[tuple[float, ...], float, Confusion]:
+    """:func:`choose_threshold`, with the rule's objective at the chosen threshold first."""
     judged = []
     for threshold in grid:
         confusion = Confusion.of(truth, [s >= threshold for s in scores])
@@ -82,7 +94,8 @@ def choose_threshold(
         raise EvaluationError(msg)
     top = max(objective for objective, _, _ in judged)
     tied = sorted(((t, c) for objective, t, c in judged if objective == top), key=lambda pair: pair[0])
-    return tied[(len(tied) - 1) // 2]
+    threshold, confusion = tied[(len(tied) - 1) // 2]
+    return top, threshold, confusion
 
 
 def _figure(rule: ChoiceRule, c: Confusion) -> float:
@@ -91,3 +104,28 @@ def _figure(rule: ChoiceRule, c: Confusion) -> float:
     if rule.metric == "recall":
         return c.recall
     return -c.false_alarm_rate
+
+
+def choose_operating_point(
+    rule: ChoiceRule,
+    truth: Sequence[bool],
+    scores_by_area: Mapping[int, Sequence[float]],
+    grid: Sequence[float] = GRID,
+) -> tuple[int, float, Confusion]:
+    """The (minimum area, threshold) the rule picks, given the image scores under each candidate area,
+    and the confusion matrix there. An EvaluationError when no candidate meets the rule (it names the
+    closest threshold of each area)."""
+    judged: list[tuple[tuple[float, ...], int, float, Confusion]] = []
+    failures: list[str] = []
+    for area in sorted(scores_by_area):
+        try:
+            objective, threshold, confusion = _best_threshold(rule, truth, scores_by_area[area], grid)
+        except EvaluationError as exc:
+            failures.append(f"min area {area} px: {exc}")
+            continue
+        judged.append((objective, area, threshold, confusion))
+    if not judged:
+        raise EvaluationError("; ".join(failures))
+    top = max(objective for objective, _, _, _ in judged)
+    _, area, threshold, confusion = next(item for item in judged if item[0] == top)
+    return area, threshold, confusion

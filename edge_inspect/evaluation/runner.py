@@ -5,7 +5,9 @@ engine plug-in, and decided by the daemon's ``finish`` (activation -> stitch -> 
 as ``edge-inspect run`` does: :func:`edge_inspect.app.build_inspector` builds all three.
 
 For the sweep, the same stitched probability map is re-decided by the daemon's ``decide`` at each
-threshold (min-area and count rules included), rather than guessed from one verdict. The image-level
+threshold (min-area and count rules included), rather than guessed from one verdict; asked for candidate
+minimum areas, it also scores each image under each of them, so that the threshold and the minimum area
+can be chosen together. The image-level
 score is the highest threshold at which the rules still say NG: with ``max_defects = 0`` the verdict is
 monotone in the threshold (regions only shrink as it rises), so "NG at t" is exactly "score >= t" and
 the PR curve, AUROC and threshold choice are all consistent with the daemon's verdicts.
@@ -54,11 +56,18 @@ class ImageOutcome:
     iou: float | None = None
     dice: float | None = None
     error: str | None = None
+    area_scores: tuple[float, ...] = ()
+    """The score under each candidate minimum area asked for (same order), every class at that area."""
 
 
 def with_threshold(rules: Rules, threshold: float) -> Rules:
     """The same rules with every class's pixel threshold set to ``threshold``."""
     return dataclasses.replace(rules, thresholds=tuple(threshold for _ in rules.classes))
+
+
+def with_min_area(rules: Rules, area_px: int) -> Rules:
+    """The same rules with every class's minimum defect area set to ``area_px``."""
+    return dataclasses.replace(rules, min_area_px=tuple(area_px for _ in rules.classes))
 
 
 def is_ng(probs: FloatArray, rules: Rules, threshold: float) -> bool:
@@ -119,9 +128,14 @@ def evaluate_samples(
     engine_config: EngineConfig | None = None,
     decision: DecisionConfig | None = None,
     thresholds: Sequence[float] = SWEEP_THRESHOLDS,
+    min_areas: Sequence[int] = (),
     progress: Callable[[int, int], None] | None = None,
 ) -> tuple[list[ImageOutcome], Rules]:
-    """Inspect every sample with the daemon's code; returns one outcome per sample and the rules in force."""
+    """Inspect every sample with the daemon's code; returns one outcome per sample and the rules in force.
+
+    ``min_areas``: candidate minimum defect areas (px) to score every image under as well
+    (``ImageOutcome.area_scores``), for :func:`edge_inspect.evaluation.choose.choose_operating_point`.
+    """
     config = engine_config if engine_config is not None else OpenVINOEngineConfig(type="openvino")
     inspector, rules = build_inspector(package, config, decision or DecisionConfig(), variant=variant)
     output = package.manifest.output
@@ -138,6 +152,7 @@ def evaluate_samples(
                     rules=rules,
                     output=output,
                     thresholds=thresholds,
+                    min_areas=min_areas,
                 )
             )
             if progress is not None:
@@ -156,6 +171,7 @@ def _one(
     rules: Rules,
     output: OutputSpec,
     thresholds: Sequence[float],
+    min_areas: Sequence[int],
 ) -> ImageOutcome:
     path, texture, defective = str(sample.image), sample.texture_class, sample.defective
     if frame.error is not None or frame.image is None:
@@ -176,4 +192,5 @@ def _one(
         tuple(is_ng(probs, rules, t) for t in thresholds),
         iou=overlap_iou,
         dice=overlap_dice,
+        area_scores=tuple(ng_score(probs, with_min_area(rules, area)) for area in min_areas),
     )

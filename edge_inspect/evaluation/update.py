@@ -11,9 +11,14 @@ from edge_inspect.training.card import CARD_MARKER, CARD_NAME, render_card
 
 
 def update_manifest(
-    root: Path, *, threshold: float | None = None, evaluation: dict[str, Any] | None = None
+    root: Path,
+    *,
+    threshold: float | None = None,
+    min_area_px: int | None = None,
+    evaluation: dict[str, Any] | None = None,
 ) -> Manifest:
-    """Set every class's pixel threshold to ``threshold`` and/or merge ``evaluation`` into the manifest.
+    """Set every class's pixel threshold to ``threshold`` and minimum defect area to ``min_area_px``,
+    and/or merge ``evaluation`` into the manifest.
 
     The package is verified first (a tampered package is refused, not re-blessed), then the manifest is
     rewritten with fresh sha256 of every file; a generated model card is re-rendered to match.
@@ -22,6 +27,8 @@ def update_manifest(
     data = package.manifest.model_dump(mode="json")
     if threshold is not None:
         data["decision"]["thresholds"] = {name: float(threshold) for name in package.manifest.output.classes}
+    if min_area_px is not None:
+        data["decision"]["min_area_px"] = {name: int(min_area_px) for name in package.manifest.output.classes}
     if evaluation:
         data["evaluation"] = {**data.get("evaluation", {}), **evaluation}
     manifest = write_manifest(root, data)

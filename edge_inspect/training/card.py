@@ -108,8 +108,9 @@ def render_card(manifest: Manifest) -> str:
         "## Evaluation",
         "",
         "Figures from `edge-inspect eval`, which runs the daemon's own preprocess, engine and decision code. "
-        "The threshold was chosen on a validation split carved from Train; Test was never seen by training "
-        "or by the threshold choice.",
+        "The operating point (threshold, minimum area) was chosen by `edge-inspect eval --choose` on "
+        "held-out images: the record with a `chosen` entry names them. Test was never seen by training "
+        "or by that choice.",
         "",
     ]
     for key, block in manifest.evaluation.items():

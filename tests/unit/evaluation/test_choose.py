@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from edge_inspect.evaluation.choose import choose_threshold, parse_rule
+from edge_inspect.evaluation.choose import choose_operating_point, choose_threshold, parse_rule
 
 # scores: defective images 0.9, 0.8, 0.35; good images 0.6, 0.2, 0.1, 0.0
 TRUTH = [True, True, True, False, False, False, False]
@@ -52,3 +52,30 @@ def test_cost_rule_and_ties_take_the_middle() -> None:
 def test_unreachable_bound_is_reported() -> None:
     with pytest.raises(ValueError, match=r"no threshold in 0\.1\.\.0\.85 meets it"):
         choose_threshold(parse_rule("fp_rate<=0.0"), TRUTH, [0.95] * 7, GRID)
+
+
+def test_the_minimum_area_is_chosen_with_the_threshold() -> None:
+    # given the scores under three candidate minimum areas: at 50 px the good 0.6 (a speck) is gone,
+    # at 200 px the defective 0.35 (a small defect) is lost as well
+    by_area = {
+        10: SCORES,
+        50: [0.9, 0.8, 0.35, 0.0, 0.2, 0.1, 0.0],
+        200: [0.9, 0.8, 0.0, 0.0, 0.2, 0.1, 0.0],
+    }
+    # then a zero false-alarm rule with the best recall takes 50 px, below every defect, above the speck
+    area, threshold, confusion = choose_operating_point(parse_rule("fp_rate<=0.0"), TRUTH, by_area, GRID)
+    assert (area, threshold) == (50, 0.3)
+    assert (confusion.tp, confusion.fp, confusion.fn) == (3, 0, 0)
+
+
+def test_equally_good_areas_take_the_smallest() -> None:
+    # given two areas with the same scores, then the smaller one (it still reports the smaller defects)
+    by_area = {150: SCORES, 20: SCORES}
+    area, threshold, _ = choose_operating_point(parse_rule("cost:fp=1,fn=10"), TRUTH, by_area, GRID)
+    assert (area, threshold) == (20, 0.3)
+
+
+def test_no_area_meeting_the_rule_names_each() -> None:
+    by_area = {10: [0.95] * 7, 50: [0.95] * 7}
+    with pytest.raises(ValueError, match=r"min area 10 px: .*no threshold.*; min area 50 px: "):
+        choose_operating_point(parse_rule("fp_rate<=0.0"), TRUTH, by_area, GRID)

@@ -116,6 +116,37 @@ def test_eval_command_chooses_and_records(known: tuple[Path, Path], tmp_path: Pa
     assert (tmp_path / "pr.png").stat().st_size > 1000
 
 
+def test_eval_command_chooses_the_minimum_area_with_the_threshold(
+    known: tuple[Path, Path], tmp_path: Path
+) -> None:
+    package_dir, data = known
+    # given candidate minimum areas 0 and 10 px: the 2x2 speck is a defect under 0 px, not under 10;
+    # both 8x8 defects (64 px) are defects under either
+    args = ["eval", "--model", str(package_dir), "--dataset", str(data), "--quiet"]
+    rule = ["--choose", "fp_rate<=0.0", "--min-areas", "0,10"]
+    assert main([*args, *rule, "--json", str(tmp_path / "r.json")]) == 0
+    report = json.loads((tmp_path / "r.json").read_text())
+    scores = {Path(o["path"]).name + o["texture_class"]: o["area_scores"] for o in report["outcomes"]}
+    assert scores["speck.pngClassB"][0] == pytest.approx(P_BRIGHT, abs=2e-4)
+    assert scores["speck.pngClassB"][1] == 0.0
+    assert scores["faint.pngClassB"] == pytest.approx([P_FAINT, P_FAINT], abs=2e-4)
+    # then 10 px is chosen, with a threshold that keeps the faint square, and both go into the manifest
+    chosen = report["chosen"]
+    assert (chosen["min_area_px"], chosen["fp"], chosen["fn"]) == (10, 0, 0)
+    assert chosen["threshold"] <= P_FAINT
+    decision = load_package(package_dir).manifest.decision
+    assert (decision.min_area_px, decision.thresholds) == ({"defect": 10}, {"defect": chosen["threshold"]})
+
+
+def test_min_areas_without_a_rule_is_refused(
+    known: tuple[Path, Path], capsys: pytest.CaptureFixture[str]
+) -> None:
+    package_dir, data = known
+    args = ["eval", "--model", str(package_dir), "--dataset", str(data), "--quiet", "--min-areas", "10"]
+    assert main(args) == 1
+    assert "--min-areas chooses the minimum area together with --choose" in capsys.readouterr().err
+
+
 def test_an_unreachable_rule_fails_cleanly_and_keeps_the_report(
     known: tuple[Path, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

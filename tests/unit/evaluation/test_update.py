@@ -16,10 +16,11 @@ from tests.helpers.tiny_model import make_tiny_package
 def test_threshold_and_figures_are_written_and_hashes_refreshed(tmp_path: Path) -> None:
     root = make_tiny_package(tmp_path / "pkg", variants=("fp32",))
     (root / CARD_NAME).write_text(render_card(load_package(root).manifest))
-    update_manifest(root, threshold=0.37)
+    update_manifest(root, threshold=0.37, min_area_px=120)
     update_manifest(root, evaluation={"test_fp32": {"images": 3}})
     package = load_package(root)  # verifies every sha256
     assert package.manifest.decision.thresholds == {"defect": 0.37}
+    assert package.manifest.decision.min_area_px == {"defect": 120}
     assert package.manifest.evaluation == {"test_fp32": {"images": 3}}
     card = (root / CARD_NAME).read_text()
     assert card.startswith(CARD_MARKER)
