@@ -17,6 +17,21 @@ def _pct(value: Any) -> str:
     return "n/a" if value is None else f"{100 * float(value):.2f} %"
 
 
+def _chosen(chosen: dict[str, Any] | None) -> list[str]:
+    """The operating point ``--choose`` picked on these images (the table shows the one evaluated)."""
+    if not chosen:
+        return []
+    area = f", minimum area {chosen['min_area_px']} px" if "min_area_px" in chosen else ""
+    return [
+        "",
+        f"Operating point chosen here by `--choose '{chosen['rule']}'`: "
+        f"threshold {chosen['threshold']}{area} "
+        f"(TP {chosen['tp']}, TN {chosen['tn']}, FP {chosen['fp']}, FN {chosen['fn']}; precision "
+        f"{_pct(chosen['precision'])}, recall {_pct(chosen['recall'])}, false alarms "
+        f"{_pct(chosen['false_alarm_rate'])}).",
+    ]
+
+
 def _figures(key: str, block: dict[str, Any]) -> list[str]:
     image, pixel = block.get("image", {}), block.get("pixel", {})
     lines = [
@@ -25,6 +40,7 @@ def _figures(key: str, block: dict[str, Any]) -> list[str]:
         f"{block.get('images')} images ({block.get('defective')} defective) of "
         f"`{block.get('dataset', {}).get('split', '?')}`; operating point "
         f"`{block.get('operating_point', {})}`.",
+        *_chosen(block.get("chosen")),
         "",
         "| TP | TN | FP | FN | precision | recall | false-alarm rate | F1 | AUROC | pixel IoU | pixel Dice |",
         "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
