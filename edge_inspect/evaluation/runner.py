@@ -5,12 +5,12 @@ engine plug-in, and decided by the daemon's ``finish`` (activation -> stitch -> 
 as ``edge-inspect run`` does: :func:`edge_inspect.app.build_inspector` builds all three.
 
 For the sweep, the same stitched probability map is re-decided by the daemon's ``decide`` at each
-threshold (min-area and count rules included), rather than guessed from one verdict; asked for candidate
-minimum areas, it also scores each image under each of them, so that the threshold and the minimum area
-can be chosen together. The image-level
+threshold (min-area and count rules included), rather than guessed from one verdict. The image-level
 score is the highest threshold at which the rules still say NG: with ``max_defects = 0`` the verdict is
 monotone in the threshold (regions only shrink as it rises), so "NG at t" is exactly "score >= t" and
-the PR curve, AUROC and threshold choice are all consistent with the daemon's verdicts.
+the PR curve, AUROC and threshold choice are all consistent with the daemon's verdicts. Asked for
+candidate minimum areas, the runner also scores each image under each of them, so that the threshold
+and the minimum area can be chosen together.
 """
 
 from __future__ import annotations
