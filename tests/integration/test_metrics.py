@@ -9,10 +9,8 @@ from __future__ import annotations
 
 import json
 import signal
-import time
 import urllib.error
 import urllib.request
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -21,6 +19,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from tests.conftest import MODEL_DIR
 from tests.helpers.broker import Mosquitto, Subscriber, free_port
 from tests.helpers.daemon import ROOT, start_daemon
+from tests.helpers.waiting import wait_or_fail
 
 CONFIG = ROOT / "config" / "replay.yaml"
 MAX_BACKLOG = 3
@@ -63,15 +62,6 @@ def backlog(metrics: dict[tuple[str, tuple[tuple[str, str], ...]], float]) -> fl
     )
 
 
-def wait_for(condition: Callable[[], bool], timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if condition():
-            return
-        time.sleep(0.1)
-    pytest.fail(f"timed out waiting for {what}")
-
-
 def test_metrics_and_probes_follow_the_daemon_through_a_broker_outage(
     broker: Mosquitto, sample_dir: Path, model: Path, tmp_path: Path
 ) -> None:
@@ -98,9 +88,9 @@ def test_metrics_and_probes_follow_the_daemon_through_a_broker_outage(
         daemon = start_daemon(CONFIG, overrides)
         try:
             # given a running station / then it is alive, and ready once a frame is done and the broker is up
-            wait_for(lambda: get(f"{base}/healthz")[0] == 200, 60, "/healthz")
-            wait_for(lambda: get(f"{base}/readyz")[0] == 200, 60, "/readyz")
-            wait_for(lambda: len(mes.on("/result")) >= 5, 60, "five results")
+            wait_or_fail(lambda: get(f"{base}/healthz")[0] == 200, 60, "/healthz")
+            wait_or_fail(lambda: get(f"{base}/readyz")[0] == 200, 60, "/readyz")
+            wait_or_fail(lambda: len(mes.on("/result")) >= 5, 60, "five results")
             metrics = scrape(base)
             frames = metrics[("edge_inspect_frames_total", ())]
             assert frames >= 1
@@ -118,19 +108,19 @@ def test_metrics_and_probes_follow_the_daemon_through_a_broker_outage(
 
             # when the broker dies / then the backlog grows, the station stays ready within the limit...
             broker.kill()
-            wait_for(
+            wait_or_fail(
                 lambda: scrape(base)[("edge_inspect_broker_connected", ())] == 0, 30, "broker disconnected"
             )
             # ...and is not ready once more than the limit waits
-            wait_for(lambda: backlog(scrape(base)) > MAX_BACKLOG, 60, "the backlog to pass the limit")
-            wait_for(lambda: get(f"{base}/readyz")[0] == 503, 10, "/readyz to fail")
+            wait_or_fail(lambda: backlog(scrape(base)) > MAX_BACKLOG, 60, "the backlog to pass the limit")
+            wait_or_fail(lambda: get(f"{base}/readyz")[0] == 503, 10, "/readyz to fail")
             body = json.loads(get(f"{base}/readyz")[1])
             assert body["checks"]["broker"]["ok"] is False
             assert get(f"{base}/healthz")[0] == 200  # still alive: inspecting, only queueing
 
             # when the broker comes back / then the backlog drains and the station is ready again
             broker.start()
-            wait_for(lambda: get(f"{base}/readyz")[0] == 200, 60, "/readyz after the outage")
+            wait_or_fail(lambda: get(f"{base}/readyz")[0] == 200, 60, "/readyz after the outage")
             assert scrape(base)[("edge_inspect_broker_connected", ())] == 1
         finally:
             daemon.send_signal(signal.SIGTERM)

@@ -33,6 +33,7 @@ from tests.helpers.pylon_emulator import (
     serve_folder,
     use_emulator,
 )
+from tests.helpers.waiting import wait_or_fail
 
 use_emulator()
 
@@ -106,14 +107,6 @@ def daemon(tmp_path: Path) -> Iterator[Callable[[dict[str, Any]], tuple[App, Rec
         app.request_stop()
         thread.join(30)
         assert not thread.is_alive(), "the daemon did not stop"
-
-
-def wait(predicate: Callable[[], bool], timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            pytest.fail(f"timed out waiting for {what}")
-        time.sleep(0.02)
 
 
 def test_given_free_run_at_a_set_rate_when_the_daemon_runs_then_verdicts_match_ground_truth_at_that_rate(
@@ -213,12 +206,14 @@ def test_given_a_removed_camera_when_the_daemon_runs_then_it_reconnects_and_resu
         assert sub.wait_for(lambda _m: [m.json()["state"] for m in sub.on("/camera")][-1:] == ["online"]
                             and len(sub.on("/camera")) >= 4, timeout=15)  # fmt: skip
         online_again = sub.on("/camera")[-1].received_at
-        wait(lambda: bool(restarts(recorder.results)), 15, "a result from the re-created camera")
+        wait_or_fail(lambda: bool(restarts(recorder.results)), 15, "a result from the re-created camera")
         resumed_at = time.monotonic()
-        wait(lambda: len(recorder.results) - restarts(recorder.results)[0] >= 5, 15, "five results after it")
+        wait_or_fail(
+            lambda: len(recorder.results) - restarts(recorder.results)[0] >= 5, 15, "five results after it"
+        )
         app.request_stop()
         # the sinks see a result before the broker has passed it on: stay subscribed until every one arrived
-        wait(
+        wait_or_fail(
             lambda: (
                 {r.result_id for r in list(recorder.results)}
                 <= {m.json()["result_id"] for m in sub.on("/result")}
