@@ -67,14 +67,21 @@ def mine(
             hot = (prob >= floor).astype(np.uint8)
             if not hot.any():
                 continue
-            count, labels = cv2.connectedComponents(hot, connectivity=8)
-            for label in range(1, count):
-                ys, xs = np.nonzero(labels == label)
-                peak = int(np.argmax(prob[ys, xs]))
-                y, x = int(ys[peak]), int(xs[peak])
+            for y, x in _region_peaks(hot, prob):
                 found.append(HardNegative(index, y, x, float(prob[y, x])))
     found.sort(key=lambda h: -h.score)
     return found
+
+
+def _region_peaks(hot: U8, prob: npt.NDArray[np.float32]) -> list[tuple[int, int]]:
+    """(y, x) of the highest probability in each connected region of ``hot``, in label order; ties go
+    to the first pixel in raster order. One pass over the hot pixels, however many regions there are."""
+    _, labels = cv2.connectedComponents(hot, connectivity=8)
+    pixels = np.flatnonzero(hot)
+    label_of = labels.ravel()[pixels]
+    order = np.lexsort((-prob.ravel()[pixels], label_of))  # stable: raster order among equal scores
+    firsts = order[np.flatnonzero(np.diff(label_of[order], prepend=-1))]
+    return [(int(y), int(x)) for y, x in zip(*np.divmod(pixels[firsts], hot.shape[1]), strict=True)]
 
 
 def weak_defects(
