@@ -36,7 +36,7 @@ def smooth_noise(rng: np.random.Generator, size: int, sigma: float) -> FloatImag
 
     The noise is filtered as if it tiled the plane (wrapped, not mirrored, at the edges), so its
     statistics are the same everywhere. A mirrored border sums each edge sample with itself: the field
-    came out about 1.4x stronger along the edges than inside at the cloud scale, and its edge blobs, cut
+    came out about 1.5x stronger (RMS) along the edges than inside at the cloud scale, and its edge blobs, cut
     by the border, looked like stains (the edge-band test in ``tests/unit/datasets`` pins this).
     """
     noise = rng.standard_normal((size, size), dtype=np.float32)
