@@ -44,6 +44,15 @@ def add_parser(subparsers: Any) -> None:
         default=0.0,
         help="share of defective crops from images whose defect the model misses, found each epoch",
     )
+    parser.add_argument(
+        "--image-loss",
+        type=float,
+        default=0.0,
+        help="weight of an image-level loss on each crop's top-k logits (prices false alarms; default 0)",
+    )
+    parser.add_argument(
+        "--image-topk", type=int, default=64, help="pixels in that top-k, about the minimum defect area"
+    )
     parser.set_defaults(func=run)
 
 
@@ -72,6 +81,8 @@ def run(args: argparse.Namespace) -> int:
         init=args.init,
         hard_negatives=args.hard_negatives,
         weak_defects=args.weak_defects,
+        image_loss=args.image_loss,
+        image_topk=args.image_topk,
     )
     best = train(config)
     print(f"best checkpoint: {best}")

@@ -103,14 +103,16 @@ def _recipe(stages: list[dict[str, Any]]) -> str:
     last = stages[-1]
     parts = []
     for number, stage in enumerate(stages, start=1):
-        mining = [
+        extras = [
             f"{label} {stage[key]}"
             for key, label in (("hard_negatives", "hard negatives"), ("weak_defects", "weak defects"))
             if stage.get(key)
         ]
+        if stage.get("image_loss"):
+            extras.append(f"image top-{stage.get('image_topk', 64)} loss x {stage['image_loss']}")
         parts.append(
             f"stage {number}: up to {stage['epochs']} x {stage['steps_per_epoch']} steps, lr {stage['lr']}, "
-            f"defective share {stage['defect_fraction']}" + "".join(f", {m}" for m in mining)
+            f"defective share {stage['defect_fraction']}" + "".join(f", {m}" for m in extras)
         )
     return (
         f"Dice + BCE, {last['crop']} px crops, batch {last['batch']}, AdamW, early stop (patience "

@@ -20,10 +20,10 @@ import torch
 from edge_inspect.datasets.loader import Sample, load_dataset
 from edge_inspect.datasets.splits import split_validation
 from edge_inspect.evaluation.metrics import auroc, dice
-from edge_inspect.training.augment import AugmentConfig, one_hot
+from edge_inspect.training.augment import F32, AugmentConfig, one_hot
 from edge_inspect.training.data import CropSampler, InMemory, Normalization
 from edge_inspect.training.deps import require
-from edge_inspect.training.loss import dice_bce_loss
+from edge_inspect.training.loss import dice_bce_loss, image_topk_loss
 from edge_inspect.training.mining import mine, weak_defects
 from edge_inspect.training.unet import UNet, UNetConfig
 
@@ -59,6 +59,10 @@ class TrainConfig:
     weak_defects: float = 0.0
     """Share of defective crops drawn from the images whose defect the model misses, found before each
     epoch (0: none)."""
+    image_loss: float = 0.0
+    """Weight of the image-level top-k loss (:func:`~edge_inspect.training.loss.image_topk_loss`); 0: off."""
+    image_topk: int = 64
+    """Pixels whose mean logit is a crop's image score in that loss (about the minimum defect area)."""
     mining_floor: float = 0.3
     """Probability from which a region of a defect-free training image counts as a hard negative."""
     detect_floor: float = 0.9
@@ -135,6 +139,20 @@ def _mine(
     return found
 
 
+def _step(
+    model: UNet, batch: tuple[F32, F32], optimizer: torch.optim.Optimizer, config: TrainConfig
+) -> float:
+    """One optimisation step on a batch (inputs, targets); returns its loss."""
+    logits, target = model(torch.from_numpy(batch[0])), torch.from_numpy(batch[1])
+    loss = dice_bce_loss(logits, target)
+    if config.image_loss > 0:
+        loss = loss + config.image_loss * image_topk_loss(logits, target, config.image_topk)
+    optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    optimizer.step()
+    return float(loss.detach())
+
+
 def train(config: TrainConfig) -> Path:
     """Run the training; returns the path of the best checkpoint (lowest validation loss)."""
     tqdm = require("tqdm", "the training progress bar").tqdm
@@ -180,13 +198,8 @@ def train(config: TrainConfig) -> Path:
         bar = tqdm(range(config.steps_per_epoch), desc=f"epoch {epoch}/{config.epochs}", unit="step")
         running = 0.0
         for step in bar:
-            x, y = sampler.batch(config.batch)
-            loss = dice_bce_loss(model(torch.from_numpy(x)), torch.from_numpy(y))
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
+            running += _step(model, sampler.batch(config.batch), optimizer, config)
             schedule.step()
-            running += float(loss)
             bar.set_postfix(loss=f"{running / (step + 1):.4f}")
         metrics = validate(model, val, config) if val.images else {"loss": running / config.steps_per_epoch}
         record = {

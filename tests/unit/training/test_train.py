@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -11,7 +13,7 @@ import pytest
 torch = pytest.importorskip("torch")
 
 from edge_inspect.datasets.synth import SynthSpec, generate_dagm  # noqa: E402
-from edge_inspect.training.loss import dice_bce_loss  # noqa: E402
+from edge_inspect.training.loss import dice_bce_loss, image_topk_loss  # noqa: E402
 from edge_inspect.training.train import TrainConfig, load_checkpoint, train  # noqa: E402
 from edge_inspect.training.unet import UNet, UNetConfig  # noqa: E402
 
@@ -30,6 +32,33 @@ def test_dice_bce_does_not_reward_an_all_background_answer() -> None:
     assert np.isfinite(float(dice_bce_loss(background, torch.zeros_like(target))))
 
 
+def test_image_topk_loss_prices_a_false_blob_that_the_pixel_loss_hardly_sees() -> None:
+    # given a batch of a found 16x16 defect and a defect-free crop, answered cleanly or with an 8x8 false blob
+    target = torch.zeros(2, 1, 64, 64)
+    target[0, 0, 20:36, 20:36] = 1
+    clean = torch.where(target > 0, 8.0, -8.0)
+    blob = clean.clone()
+    blob[1, 0, 10:18, 10:18] = 8.0
+    # then the blob costs the image loss its full BCE (~8) where the clean answer costs ~0
+    assert float(image_topk_loss(blob, target, k=64)) > 7.0
+    assert float(image_topk_loss(clean, target, k=64)) < 1e-3
+    # while the pixel loss (Dice + mean BCE) moves by a fraction of that
+    assert float(dice_bce_loss(blob, target)) - float(dice_bce_loss(clean, target)) < 0.25
+
+
+def test_image_topk_loss_ignores_crops_that_hold_a_label_pixel() -> None:
+    # given a crop that holds a single label pixel (the rim of a weak ellipse label) and no defect answer
+    target = torch.zeros(1, 1, 32, 32)
+    target[0, 0, 0, 0] = 1
+    logits = torch.full((1, 1, 32, 32), 8.0)
+    # then it is not priced as a false alarm: only defect-free crops are
+    assert float(image_topk_loss(logits, target, k=16)) == 0.0
+    # and with a defect-free crop beside it, only that crop counts
+    both_logits = torch.cat([logits, torch.full((1, 1, 32, 32), -8.0)])
+    both_target = torch.cat([target, torch.zeros(1, 1, 32, 32)])
+    assert float(image_topk_loss(both_logits, both_target, k=16)) < 1e-3
+
+
 def test_loss_falls_on_a_fixed_batch() -> None:
     torch.manual_seed(0)
     model = UNet(UNetConfig(base=8, depth=2))
@@ -42,26 +71,30 @@ def test_loss_falls_on_a_fixed_batch() -> None:
         optimizer.zero_grad()
         loss.backward()
         optimizer.step()
-        losses.append(float(loss))
+        losses.append(float(loss.detach()))
     assert losses[-1] < 0.8 * losses[0]
 
 
-def test_a_short_run_saves_checkpoints_and_the_validation_split(tmp_path: Path) -> None:
-    generate_dagm(
-        tmp_path / "data",
-        SynthSpec(
-            size=64,
-            textures=("cloudy", "grain"),
-            train_good=4,
-            train_defective=3,
-            test_good=1,
-            test_defective=1,
-            seed=2,
-        ),
+def _tiny_data(root: Path) -> Path:
+    """A 64x64 data set of two textures: 4 good and 3 defective training images each."""
+    spec = SynthSpec(
+        size=64,
+        textures=("cloudy", "grain"),
+        train_good=4,
+        train_defective=3,
+        test_good=1,
+        test_defective=1,
+        seed=2,
     )
+    generate_dagm(root, spec)
+    return root
+
+
+def _tiny_config(data: Path, out: Path, **changes: Any) -> TrainConfig:
+    """A run of a few steps of a small U-Net on 32 px crops, single-threaded (deterministic)."""
     config = TrainConfig(
-        dataset=str(tmp_path / "data"),
-        out=str(tmp_path / "run"),
+        dataset=str(data),
+        out=str(out),
         unet=UNetConfig(base=8, depth=2),
         crop=32,
         batch=4,
@@ -70,6 +103,11 @@ def test_a_short_run_saves_checkpoints_and_the_validation_split(tmp_path: Path) 
         val_fraction=0.3,
         threads=1,
     )
+    return replace(config, **changes)
+
+
+def test_a_short_run_saves_checkpoints_and_the_validation_split(tmp_path: Path) -> None:
+    config = _tiny_config(_tiny_data(tmp_path / "data"), tmp_path / "run")
     best = train(config)
     assert best.is_file()
     assert (tmp_path / "run" / "last.pt").is_file()
@@ -84,3 +122,16 @@ def test_a_short_run_saves_checkpoints_and_the_validation_split(tmp_path: Path) 
     # the validation split is a plain images/ + masks/ data set the eval command can read
     linked = list((tmp_path / "run" / "validation" / "images").rglob("*.PNG"))
     assert len(linked) == 2 * round(4 * 0.3) + 2 * round(3 * 0.3)
+
+
+def test_the_image_loss_is_part_of_the_training_step_and_of_the_recorded_config(tmp_path: Path) -> None:
+    # given two short runs on the same data and seed, one with the image-level loss
+    data = _tiny_data(tmp_path / "data")
+    base = _tiny_config(data, tmp_path / "plain", epochs=1)
+    _, plain = load_checkpoint(train(base))
+    _, priced = load_checkpoint(train(replace(base, out=str(tmp_path / "priced"), image_loss=1.0)))
+    # then the loss it trains on differs (defect-free crops now pay for their top-k logits)
+    assert priced["history"][0]["train_loss"] != plain["history"][0]["train_loss"]
+    # and the checkpoint records the term, for the model manifest's recipe
+    assert (priced["train"]["image_loss"], priced["train"]["image_topk"]) == (1.0, 64)
+    assert plain["train"]["image_loss"] == 0.0
