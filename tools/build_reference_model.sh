@@ -11,10 +11,11 @@ DATA=${1:-data/dagm-synth}
 RUN=${2:-runs/dagm-unet}
 PACKAGE=${3:-models/dagm-unet}
 SELECT=${4:-data/dagm-select}
-# The DAGM 2007 competition priced a missed defect at 20 false alarms. Set CHOOSE_RULE to a bound instead,
-# e.g. 'fp_rate<=0.001' (a station's false-alarm budget, then the best recall) or 'precision>=0.995'; the
-# script stops if no operating point meets a bound on the selection set (this model meets neither).
-RULE=${CHOOSE_RULE:-cost:fp=1,fn=20}
+# The operating point is a station's false-alarm budget, 0.1 % of defect-free parts, then the best recall
+# (the script stops if no point meets it on the selection set). Set CHOOSE_RULE for another, e.g.
+# 'precision>=0.995' or the DAGM 2007 competition's price of a miss, 'cost:fp=1,fn=20' (on this model it
+# picks 0.05 / 64 px: one miss and six false alarms in the selection set's 3,600 images).
+RULE=${CHOOSE_RULE:-fp_rate<=0.001}
 
 started=$(date +%s)
 [ -f "$DATA/dataset.json" ] || edge-inspect dataset "$DATA" --seed 2007
@@ -26,7 +27,10 @@ started=$(date +%s)
 # negatives before each epoch (where the model flags defect-free training images: strong streaks, grain
 # clumps) and centres half of its defect-free crops on them; stage 4 goes on at a lower rate and also
 # draws a fifth of the defective crops from training images whose defect the model misses (thin scratches
-# that stage 3 taught it to overlook). Every stage carves the same validation split (same data, same
+# that stage 3 taught it to overlook). Stage 5 adds an image-level loss on each defect-free crop's 64
+# highest logits: the pixel losses hardly notice a false blob of a few hundred pixels, and the verdict is
+# what a station pays for (on the selection set it cut FP32 false alarms at 0.9 / 64 px from 11 to 2 in
+# 3,000, misses unchanged at 4 in 600). Every stage carves the same validation split (same data, same
 # seed), so it stays unseen by training; mining reads training images only.
 edge-inspect train --dataset "$DATA" --out "$RUN/stage1" --epochs 6 --steps 250 --patience 3 --seed 0
 edge-inspect train --dataset "$DATA" --out "$RUN/stage2" --init "$RUN/stage1/best.pt" --epochs 2 --steps 150 \
@@ -35,8 +39,11 @@ edge-inspect train --dataset "$DATA" --out "$RUN/stage3" --init "$RUN/stage2/bes
     --lr 1e-3 --defect-fraction 0.4 --hard-negatives 0.5 --patience 3 --seed 0
 edge-inspect train --dataset "$DATA" --out "$RUN/stage4" --init "$RUN/stage3/best.pt" --epochs 3 --steps 150 \
     --lr 3e-4 --defect-fraction 0.4 --hard-negatives 0.5 --weak-defects 0.2 --patience 3 --seed 0
+edge-inspect train --dataset "$DATA" --out "$RUN/stage5" --init "$RUN/stage4/best.pt" --epochs 3 --steps 150 \
+    --lr 3e-4 --defect-fraction 0.4 --hard-negatives 0.5 --weak-defects 0.2 --image-loss 1.0 --patience 3 \
+    --seed 0
 minutes=$(( ($(date +%s) - started) / 60 ))
-edge-inspect export --checkpoint "$RUN/stage4/best.pt" --dataset "$DATA" --out "$PACKAGE" \
+edge-inspect export --checkpoint "$RUN/stage5/best.pt" --dataset "$DATA" --out "$PACKAGE" \
     --wall-time "${minutes} min for data + training on $(nproc) CPU cores" \
     --reproduce "tools/build_reference_model.sh $DATA $RUN $PACKAGE $SELECT"
 # The threshold and the minimum defect area are chosen together on the selection set (never on Test).
