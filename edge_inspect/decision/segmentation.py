@@ -131,20 +131,25 @@ def _regions(
 
     Region statistics are computed here from the foreground pixels rather than taken from
     ``cv2.connectedComponentsWithStats``: that one also scans every background pixel for label 0's
-    statistics, which makes it ~10x slower than labelling alone on a mostly clean 512x512 map.
+    statistics, which makes it ~10x slower than labelling alone on a mostly clean 512x512 map. And only
+    the foreground's bounding box is labelled: every region lies inside it, and on a frame with one
+    defect it is a few percent of the map (labelling a 512x512 map took ~0.35 ms, a defect's box 0.01).
     """
     pixels = np.flatnonzero(mask)
     if pixels.size == 0:
         return []
+    ys, xs = np.divmod(pixels, mask.shape[1])
+    top, left = int(ys[0]), int(xs.min())  # raster order: the first pixel is on the top row
+    box = mask[top : int(ys[-1]) + 1, left : int(xs.max()) + 1]
     count, labels = cv2.connectedComponents(
-        mask.view(np.uint8), connectivity=rules.connectivity, ltype=cv2.CV_32S
+        box.view(np.uint8), connectivity=rules.connectivity, ltype=cv2.CV_32S
     )
-    label_of = labels.ravel()[pixels]
+    label_of = labels[ys - top, xs - left]
     areas = np.bincount(label_of, minlength=count)
     kept = np.flatnonzero(areas[1:] >= rules.min_area_px[class_id - 1]) + 1
     if kept.size == 0:
         return []
-    stats = _region_stats(pixels, label_of, to_score(prob.ravel()[pixels]), count, mask.shape[1])
+    stats = _region_stats(ys, xs, label_of, to_score(prob.ravel()[pixels]), count)
     keep = np.zeros(count, dtype=bool)
     keep[kept] = True
     class_map.ravel()[pixels[keep[label_of]]] = class_id
@@ -181,18 +186,18 @@ class _RegionStats:
 
 
 def _region_stats(
-    pixels: npt.NDArray[np.intp],
+    ys: npt.NDArray[np.intp],
+    xs: npt.NDArray[np.intp],
     label_of: npt.NDArray[Any],
     score_of: FloatArray,
     count: int,
-    width: int,
 ) -> _RegionStats:
-    """Box, coordinate sums and score max / sum of every label, from its foreground pixels.
+    """Box, coordinate sums and score max / sum of every label, from its foreground pixels (rows ``ys``,
+    columns ``xs``, in raster order).
 
     Sums come from ``np.bincount``; minima and maxima from ``reduceat`` over the pixels grouped by
     label (a stable sort keeps each group in raster order, so its first and last rows are y min / max).
     """
-    ys, xs = np.divmod(pixels, width)
     order = np.argsort(label_of, kind="stable")
     starts = np.searchsorted(label_of[order], np.arange(1, count))
     ends = np.append(starts[1:], order.size) - 1

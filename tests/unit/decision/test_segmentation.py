@@ -302,6 +302,29 @@ def test_given_any_map_when_decided_then_regions_match_a_flood_fill(
     assert (decision.verdict is Verdict.NG) == bool(expected)
 
 
+@settings(max_examples=60, deadline=None)
+@given(
+    patch=arrays(np.float32, (7, 9), elements=st.floats(0, 1, width=32)),
+    at=st.tuples(st.integers(0, 33), st.integers(0, 39)),
+    connectivity=st.sampled_from([4, 8]),
+)
+def test_given_defects_in_one_corner_of_a_clean_map_when_decided_then_boxes_and_mask_are_in_frame_pixels(
+    patch: np.ndarray, at: tuple[int, int], connectivity: int
+) -> None:
+    # only the foreground's bounding box is labelled: its offset must not leak into boxes, centroids or mask
+    probs = np.zeros((1, 40, 48), dtype=np.float32)
+    probs[0, at[0] : at[0] + 7, at[1] : at[1] + 9] = patch
+
+    decision = decide_segmentation(probs, rules(connectivity=connectivity, min_area_px=(1,)))
+
+    expected = flood_fill_regions(probs[0] >= 0.5, probs[0], connectivity)
+    got = sorted(decision.defects, key=lambda d: (d.bbox[1], d.bbox[0]))
+    assert [(d.area_px, d.bbox) for d in got] == [(r[0], r[1]) for r in expected]
+    assert [d.centroid for d in got] == pytest.approx([r[2] for r in expected])
+    assert decision.masks is not None
+    assert np.array_equal(decision.masks > 0, probs[0] >= 0.5)
+
+
 # ---------------------------------------------------------------------------------------- raw logits
 
 
