@@ -48,7 +48,7 @@ def add_parser(subparsers: Any) -> None:
         "--image-loss",
         type=float,
         default=0.0,
-        help="weight of an image-level loss on each crop's top-k logits (prices false alarms; default 0)",
+        help="weight of an image-level loss on each defect-free crop's top-k logits (0: off)",
     )
     parser.add_argument(
         "--image-topk", type=int, default=64, help="pixels in that top-k, about the minimum defect area"
