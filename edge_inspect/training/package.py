@@ -109,7 +109,7 @@ def _recipe(stages: list[dict[str, Any]]) -> str:
             if stage.get(key)
         ]
         if stage.get("image_loss"):
-            extras.append(f"image top-{stage.get('image_topk', 64)} loss x {stage['image_loss']}")
+            extras.append(f"image top-{stage['image_topk']} loss x {stage['image_loss']}")
         parts.append(
             f"stage {number}: up to {stage['epochs']} x {stage['steps_per_epoch']} steps, lr {stage['lr']}, "
             f"defective share {stage['defect_fraction']}" + "".join(f", {m}" for m in extras)
