@@ -18,6 +18,9 @@ def _num(value: float | None, digits: int = 1) -> str:
     return f"{value:.{digits}f}"
 
 
+_THREAD_FLOOR_MS = 0.005
+"""Threads that took less CPU than this per frame are left out of the notes."""
+
 _KEPT_UP = 0.97
 """A fixed-rate mode whose fps is below this share of the offered rate was saturated."""
 
@@ -65,6 +68,9 @@ def _mode_notes(m: ModeResult) -> list[str]:
                 f"{label} {r.start_mb:.0f} -> {r.end_mb:.0f} MB (max {r.max_mb:.0f}), {r.growth_pct:+.2f} %, "
                 f"{r.slope_mb_per_h:+.1f} MB/h over {r.span_s / 60:.1f} min, {r.samples} samples"
             )
+    threads = [(label, ms) for label, ms in m.thread_ms_per_frame.items() if ms >= _THREAD_FLOOR_MS]
+    if threads:
+        notes.append("CPU ms/frame by thread: " + ", ".join(f"{label} {ms:.2f}" for label, ms in threads))
     notes.extend(m.notes)
     return [f"    {m.title}: {'; '.join(notes)}"] if notes else []
 
@@ -121,6 +127,7 @@ def report_json(report: BenchReport) -> dict[str, Any]:
         mode = asdict(m)
         mode["title"] = m.title
         mode["cpu_ms_per_frame"] = m.cpu_ms_per_frame
+        mode["thread_cpu_ms_per_frame"] = m.thread_ms_per_frame
         modes.append(mode)
     data: dict[str, Any] = _clean(
         {

@@ -83,6 +83,15 @@ class ModeResult:
         return self.own_cpu_ms_per_frame
 
     @property
+    def thread_ms_per_frame(self) -> dict[str, float]:
+        """CPU ms per frame of each thread label in the measured window, largest first ({} unmeasured)."""
+        if self.usage is None:
+            return {}
+        frames = self.fps * self.usage.seconds
+        spent = sorted(self.usage.thread_cpu_s.items(), key=lambda item: -item[1])
+        return {label: ratio(seconds * 1000.0, frames) for label, seconds in spent}
+
+    @property
     def own_cpu_ms_per_frame(self) -> float:
         """CPU ms per frame of this run alone (ignoring other rounds)."""
         if self.usage is None:

@@ -1,8 +1,10 @@
 """What a benchmark costs the machine: CPU time, resident memory and load average, read from the kernel.
 
 CPU comes from ``os.times()`` (this process: every thread, OpenVINO's included) or ``/proc/PID/stat``
-(another process, e.g. the broker the bench started); RSS from ``/proc/self/status`` (``VmRSS``), with
-``resource.getrusage``'s peak as the fallback where ``/proc`` is missing.
+(another process, e.g. the broker the bench started), and per thread from ``/proc/self/task/TID/stat``
+(where the daemon's CPU goes: its stages, the MQTT client, the engine's own workers); RSS from
+``/proc/self/status`` (``VmRSS``), with ``resource.getrusage``'s peak as the fallback where ``/proc`` is
+missing.
 """
 
 from __future__ import annotations
@@ -11,14 +13,18 @@ import os
 import resource
 import threading
 import time
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 
 _KIB = 1024.0
 _MIB = 1024.0 * 1024.0
 _UTIME, _STIME = 11, 12
 """Indexes of utime and stime in /proc/PID/stat once ``pid (comm)`` is cut off (proc(5) fields 14, 15)."""
+NATIVE_THREADS = "native"
+"""The label of threads Python did not start: the engine's workers, libraries' own pools."""
+_PAHO_PREFIX = "paho-mqtt-client"
+"""paho names its network thread after the client id; the label drops the id."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -29,6 +35,8 @@ class ResourceSample:
     cpu_s: float
     rss_mb: float
     load1: float
+    threads: Mapping[str, float] = field(default_factory=dict)
+    """CPU seconds of the live threads, summed per label (:func:`thread_cpu_s`)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,6 +49,9 @@ class Usage:
     rss_end_mb: float
     load1: float
     """The 1-minute load average at the end: other work on the machine shows here."""
+    thread_cpu_s: Mapping[str, float] = field(default_factory=dict)
+    """CPU seconds per thread label over the span (threads alive at its end; one that ended inside the
+    span took its time with it, so the labels may add up to less than ``cpu_pct`` says)."""
 
 
 def rss_mb(status: Path = Path("/proc/self/status"), field: str = "VmRSS") -> float:
@@ -73,20 +84,54 @@ def load1() -> float:
 
 def sample() -> ResourceSample:
     times = os.times()
-    return ResourceSample(time.monotonic(), times.user + times.system, rss_mb(), load1())
+    return ResourceSample(time.monotonic(), times.user + times.system, rss_mb(), load1(), thread_cpu_s())
 
 
 def usage(start: ResourceSample, end: ResourceSample) -> Usage:
     """CPU percent and RSS between ``start`` and ``end`` (a zero-length span gives NaN CPU)."""
     seconds = end.at - start.at
     cpu = (end.cpu_s - start.cpu_s) / seconds * 100.0 if seconds > 0 else float("nan")
-    return Usage(seconds, cpu, start.rss_mb, end.rss_mb, end.load1)
+    threads = {label: max(0.0, spent - start.threads.get(label, 0.0)) for label, spent in end.threads.items()}
+    return Usage(seconds, cpu, start.rss_mb, end.rss_mb, end.load1, threads)
+
+
+def thread_label(name: str | None) -> str:
+    """A thread's report label: its Python name (paho's without the client id), or :data:`NATIVE_THREADS`."""
+    if name is None:
+        return NATIVE_THREADS
+    return _PAHO_PREFIX if name.startswith(_PAHO_PREFIX) else name
+
+
+def thread_cpu_s(tasks: Path = Path("/proc/self/task")) -> dict[str, float]:
+    """CPU seconds of this process's live threads, summed per :func:`thread_label` ({} without ``/proc``).
+
+    Python threads are matched to the kernel's by ``native_id``; the rest (OpenVINO's workers, OpenCV's)
+    add up under :data:`NATIVE_THREADS`.
+    """
+    names = {thread.native_id: thread.name for thread in threading.enumerate()}
+    try:
+        ids = [entry.name for entry in tasks.iterdir()]
+    except OSError:
+        return {}
+    spent: dict[str, float] = {}
+    for tid in ids:
+        seconds = _stat_cpu_s(tasks / tid / "stat")
+        if seconds is None or not tid.isdigit():
+            continue  # the thread ended between the listing and the read
+        label = thread_label(names.get(int(tid)))
+        spent[label] = spent.get(label, 0.0) + seconds
+    return spent
 
 
 def process_cpu_s(pid: int) -> float | None:
     """CPU seconds (user + system) of process ``pid`` from ``/proc``; None when it cannot be read."""
+    return _stat_cpu_s(Path(f"/proc/{pid}/stat"))
+
+
+def _stat_cpu_s(path: Path) -> float | None:
+    """utime + stime of a ``/proc/.../stat`` file, in seconds; None when it cannot be read."""
     try:
-        text = Path(f"/proc/{pid}/stat").read_text(encoding="ascii")
+        text = path.read_text(encoding="ascii")
     except OSError:
         return None
     fields = text.rsplit(")", 1)[-1].split()  # the command name may hold spaces: cut after its ')'

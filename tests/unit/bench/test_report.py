@@ -47,6 +47,24 @@ def test_given_a_mode_missing_when_ratioed_then_its_ratio_is_absent() -> None:
     assert ratios([mode(DAEMON, 36.0)]) == {}
 
 
+def test_thread_cpu_per_frame_is_listed_largest_first_in_the_text_and_the_json() -> None:
+    # given a daemon at 50 fps over 10 s (500 frames) whose threads took 10 s, 0.5 s and 1 ms of CPU
+    spent = {"stage-decide": 0.5, "native": 10.0, "stage-tick": 0.001}
+    usage = Usage(10.0, 105.0, 200.0, 210.0, 1.5, thread_cpu_s=spent)
+    daemon = ModeResult(mode=DAEMON, frames=520, measured=500, fps=50.0, latency=latency(30.0), usage=usage)
+    # then each is CPU ms per frame, the largest first
+    figures = daemon.thread_ms_per_frame
+    assert list(figures) == ["native", "stage-decide", "stage-tick"]
+    assert list(figures.values()) == pytest.approx([20.0, 1.0, 0.002])
+    report = build_report({}, [daemon])
+    # and the text names the threads that matter, leaving out one below 0.005 ms per frame
+    assert "CPU ms/frame by thread: native 20.00, stage-decide 1.00" in format_text(report)
+    assert "stage-tick" not in format_text(report)
+    # while the JSON keeps every one
+    written = report_json(report)["modes"][0]["thread_cpu_ms_per_frame"]
+    assert written == pytest.approx({"native": 20.0, "stage-decide": 1.0, "stage-tick": 0.002})
+
+
 def test_cpu_time_per_frame_is_cpu_percent_over_fps() -> None:
     assert mode(ENGINE, 40.0, cpu=200.0).cpu_ms_per_frame == pytest.approx(50.0)
     unmeasured = ModeResult(mode=ENGINE, frames=0, measured=0, fps=math.nan, latency=latency(1.0), usage=None)

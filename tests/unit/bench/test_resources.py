@@ -3,18 +3,22 @@
 from __future__ import annotations
 
 import os
+import threading
 import time
 from pathlib import Path
 
 import pytest
 
 from edge_inspect.bench.resources import (
+    NATIVE_THREADS,
     ResourceSample,
     RssSampler,
     machine,
     process_cpu_s,
     rss_mb,
     sample,
+    thread_cpu_s,
+    thread_label,
     usage,
 )
 
@@ -74,3 +78,43 @@ def test_given_a_sampler_when_run_briefly_then_it_keeps_timed_samples() -> None:
     assert later_times == times[2:]
     with pytest.raises(ValueError, match="interval"):
         RssSampler(0.0)
+
+
+def test_a_busy_python_thread_is_reported_under_its_name_while_it_runs() -> None:
+    # given a named thread that burns 0.2 s of its own CPU time, then waits to be read
+    burnt, release = threading.Event(), threading.Event()
+
+    def burn() -> None:
+        deadline = time.thread_time() + 0.2
+        while time.thread_time() < deadline:
+            pass
+        burnt.set()
+        release.wait(5.0)
+
+    worker = threading.Thread(target=burn, name="stage-burn")
+    worker.start()
+    try:
+        assert burnt.wait(10.0)
+        spent = thread_cpu_s()
+    finally:
+        release.set()
+        worker.join()
+    # then its CPU time is found under its name (10 ms clock ticks: allow one at each end)
+    assert spent["stage-burn"] >= 0.2 - 0.02 - 1e-9
+    assert "MainThread" in spent
+    # and a folder that cannot be listed gives no figures rather than an error
+    assert thread_cpu_s(Path("/nonexistent/task")) == {}
+
+
+def test_threads_are_labelled_by_python_name_paho_without_its_client_id_and_the_rest_as_native() -> None:
+    assert thread_label("stage-decide") == "stage-decide"
+    assert thread_label("paho-mqtt-client-station-7-3f2a") == "paho-mqtt-client"
+    assert thread_label(None) == NATIVE_THREADS
+
+
+def test_per_thread_cpu_over_a_span_counts_threads_born_inside_it_from_zero() -> None:
+    start = ResourceSample(10.0, 5.0, 100.0, 0.5, threads={"stage-decide": 1.0, NATIVE_THREADS: 4.0})
+    later = {"stage-decide": 1.5, NATIVE_THREADS: 6.0, "new": 0.3}
+    end = ResourceSample(12.0, 8.0, 100.0, 0.5, threads=later)
+    cost = usage(start, end)
+    assert cost.thread_cpu_s == pytest.approx({"stage-decide": 0.5, NATIVE_THREADS: 2.0, "new": 0.3})
