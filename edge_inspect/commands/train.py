@@ -53,6 +53,12 @@ def add_parser(subparsers: Any) -> None:
     parser.add_argument(
         "--image-topk", type=int, default=64, help="pixels in that top-k, about the minimum defect area"
     )
+    parser.add_argument(
+        "--precision",
+        choices=("f32", "bf16"),
+        default="f32",
+        help="f32, or bf16 mixed precision for the training steps (fast on CPUs with native bf16)",
+    )
     parser.set_defaults(func=run)
 
 
@@ -83,6 +89,7 @@ def run(args: argparse.Namespace) -> int:
         weak_defects=args.weak_defects,
         image_loss=args.image_loss,
         image_topk=args.image_topk,
+        precision=args.precision,
     )
     best = train(config)
     print(f"best checkpoint: {best}")

@@ -110,6 +110,8 @@ def _recipe(stages: list[dict[str, Any]]) -> str:
         ]
         if stage.get("image_loss"):
             extras.append(f"image top-{stage['image_topk']} loss x {stage['image_loss']}")
+        if stage.get("precision", "f32") != "f32":
+            extras.append(f"{stage['precision']} mixed precision")
         parts.append(
             f"stage {number}: up to {stage['epochs']} x {stage['steps_per_epoch']} steps, lr {stage['lr']}, "
             f"defective share {stage['defect_fraction']}" + "".join(f", {m}" for m in extras)

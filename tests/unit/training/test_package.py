@@ -37,3 +37,13 @@ def test_the_recipe_names_mining_and_the_image_loss_on_the_stages_that_used_them
     assert "hard negatives" not in first
     assert "image top" not in first
     assert second.endswith("defective share 0.4, hard negatives 0.5, image top-32 loss x 1.0")
+
+
+def test_the_recipe_names_mixed_precision_only_where_a_stage_trained_with_it() -> None:
+    recipe = _recipe([_stage(precision="f32"), _stage(precision="bf16"), _stage()])
+
+    first, rest = recipe.split("; stage 2: ")
+    second, third = rest.split("; stage 3: ")
+    assert "precision" not in first
+    assert second.endswith("bf16 mixed precision")
+    assert "precision" not in third

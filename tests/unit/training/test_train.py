@@ -14,7 +14,7 @@ torch = pytest.importorskip("torch")
 
 from edge_inspect.datasets.synth import SynthSpec, generate_dagm  # noqa: E402
 from edge_inspect.training.loss import dice_bce_loss, image_topk_loss  # noqa: E402
-from edge_inspect.training.train import TrainConfig, load_checkpoint, train  # noqa: E402
+from edge_inspect.training.train import TrainConfig, _step, load_checkpoint, train  # noqa: E402
 from edge_inspect.training.unet import UNet, UNetConfig  # noqa: E402
 
 
@@ -135,3 +135,24 @@ def test_the_image_loss_is_part_of_the_training_step_and_of_the_recorded_config(
     # and the checkpoint records the term, for the model manifest's recipe
     assert (priced["train"]["image_loss"], priced["train"]["image_topk"]) == (1.0, 64)
     assert plain["train"]["image_loss"] == 0.0
+
+
+@pytest.mark.parametrize(("precision", "conv_dtype"), [("f32", "float32"), ("bf16", "bfloat16")])
+def test_a_bf16_step_convolves_in_bf16_and_keeps_float32_weights(precision: str, conv_dtype: str) -> None:
+    # given a small U-Net, a batch with a defect, and a hook on the first convolution
+    torch.manual_seed(0)
+    model = UNet(UNetConfig(base=8, depth=2))
+    seen: list[Any] = []
+    first_conv = next(m for m in model.modules() if isinstance(m, torch.nn.Conv2d))
+    first_conv.register_forward_hook(lambda _m, _i, out: seen.append(out.dtype))
+    x = np.random.default_rng(0).normal(size=(2, 1, 32, 32)).astype(np.float32)
+    y = np.zeros_like(x)
+    y[0, 0, 8:16, 8:16] = 1
+    optimizer = torch.optim.AdamW(model.parameters(), lr=1e-3)
+    config = _tiny_config(Path("unused"), Path("unused"), precision=precision)
+    # when one training step runs
+    loss = _step(model, (x, y), optimizer, config)
+    # then the convolution ran in the asked arithmetic, the loss is finite, and the weights stay float32
+    assert [str(dtype).removeprefix("torch.") for dtype in seen] == [conv_dtype]
+    assert np.isfinite(loss)
+    assert {p.dtype for p in model.parameters()} == {torch.float32}
