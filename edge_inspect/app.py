@@ -69,7 +69,7 @@ def build_inspector(
 ) -> tuple[FrameInspector, Rules]:
     """Preprocessor + engine + decision rules for ``package``: the daemon's inspection path, for reuse."""
     manifest = package.manifest
-    rules = resolve_rules(manifest.decision, manifest.output, decision)
+    rules = resolve_rules(manifest.decision_for(variant), manifest.output, decision)
     engine = open_engine(engine_config, package, variant, cache_dir)
     preprocessor = Preprocessor(manifest.input, roi=roi)
     return FrameInspector(
@@ -270,7 +270,8 @@ class App:
             return False
         manifest = self.package.manifest
         try:
-            rules = resolve_rules(manifest.decision, manifest.output, reloaded.decision)
+            defaults = manifest.decision_for(self.config.model.variant)  # the variant needs a restart
+            rules = resolve_rules(defaults, manifest.output, reloaded.decision)
         except EdgeInspectError as exc:
             log.error("new decision rules refused; the running rules stay", error=str(exc))
             return False

@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import argparse
 import json
+import tempfile
+from pathlib import Path
 from typing import Any
 
 
@@ -32,7 +34,8 @@ def add_parser(subparsers: Any) -> None:
         default=None,
         metavar="RULE",
         help="pick the threshold: 'precision>=0.995', 'recall>=0.99', 'fp_rate<=0.001' or "
-        "'cost:fp=1,fn=10'; written into the package's manifest (hashes refreshed)",
+        "'cost:fp=1,fn=10'; written into the package's manifest (hashes refreshed): its decision for the "
+        "default variant, the variant's own for another --variant",
     )
     parser.add_argument(
         "--min-areas",
@@ -53,8 +56,6 @@ def add_parser(subparsers: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from pathlib import Path
-
     from edge_inspect.config.engines import OpenVINOEngineConfig
     from edge_inspect.datasets.loader import load_dataset
     from edge_inspect.errors import EvaluationError
@@ -91,14 +92,27 @@ def run(args: argparse.Namespace) -> int:
     report["dataset"] = {"path": str(Path(args.dataset).resolve()), "split": split or "all"}
     print(format_report(report))
     judged = [o for o in outcomes if o.error is None]
-    if args.plot:
-        from edge_inspect.evaluation.plot import plot_pr_curve
+    with tempfile.TemporaryDirectory(prefix="edge-inspect-eval-") as scratch:
+        placed: dict[str, Path] = {}
+        if args.plot:
+            from edge_inspect.evaluation.plot import plot_pr_curve
 
-        title = f"{package.manifest.name} {variant} on {Path(args.dataset).name} ({split or 'all'})"
-        truth, scores = [o.defective for o in judged], [o.score for o in judged]
-        plot_pr_curve(Path(args.plot), truth, scores, report["sweep"], title)
-    _choose_and_record(args, report, judged, outcomes)
+            title = f"{package.manifest.name} {variant} on {Path(args.dataset).name} ({split or 'all'})"
+            truth, scores = [o.defective for o in judged], [o.score for o in judged]
+            # a plot inside the package is one of its hashed files: drawn aside, placed by update_manifest
+            inside = _inside_package(Path(args.plot), Path(args.model))
+            drawn = Path(args.plot) if inside is None else Path(scratch) / Path(args.plot).name
+            plot_pr_curve(drawn, truth, scores, report["sweep"], title)
+            if inside is not None:
+                placed[inside] = drawn
+        _choose_and_record(args, report, judged, outcomes, placed)
     return 0
+
+
+def _inside_package(path: Path, model: Path) -> str | None:
+    """``path`` relative to the package folder, POSIX style, or None when it lies outside."""
+    resolved, root = path.resolve(), model.resolve()
+    return resolved.relative_to(root).as_posix() if resolved.is_relative_to(root) else None
 
 
 def _areas(text: str) -> tuple[int, ...]:
@@ -111,12 +125,15 @@ def _areas(text: str) -> tuple[int, ...]:
 
 
 def _choose_and_record(
-    args: argparse.Namespace, report: dict[str, Any], judged: list[Any], outcomes: list[Any]
+    args: argparse.Namespace,
+    report: dict[str, Any],
+    judged: list[Any],
+    outcomes: list[Any],
+    placed: dict[str, Path],
 ) -> None:
     """Apply ``--choose`` and ``--record``; the JSON report is written even when the rule cannot be met.
-    ``judged``: the outcomes without errors, the images the choice is made on."""
-    from pathlib import Path
-
+    ``judged``: the outcomes without errors, the images the choice is made on; ``placed``: files to put
+    into the package (package-relative path -> file), its hashes refreshed."""
     from edge_inspect.errors import EvaluationError
     from edge_inspect.evaluation.choose import choose_operating_point, choose_threshold, parse_rule
     from edge_inspect.evaluation.update import update_manifest
@@ -144,17 +161,22 @@ def _choose_and_record(
     if "chosen" in report:
         chosen = report["chosen"]
         update_manifest(
-            Path(args.model), threshold=chosen["threshold"], min_area_px=chosen.get("min_area_px")
+            Path(args.model),
+            threshold=chosen["threshold"],
+            min_area_px=chosen.get("min_area_px"),
+            variant=args.variant,
         )
         print("\nchosen: " + json.dumps(chosen))
         print(f"written into {Path(args.model) / 'manifest.yaml'} (hashes refreshed)")
-    if args.record:
+    if args.record or placed:
         compact = _compact(report)
-        model_root = Path(args.model).resolve()
-        if args.plot and Path(args.plot).resolve().is_relative_to(model_root):
-            compact["plot"] = Path(args.plot).resolve().relative_to(model_root).as_posix()
-        update_manifest(Path(args.model), evaluation={args.record: compact})
-        print(f"figures recorded in the manifest as evaluation.{args.record}")
+        if placed:
+            compact["plot"] = next(iter(placed))
+        update_manifest(
+            Path(args.model), evaluation={args.record: compact} if args.record else None, files=placed
+        )
+        if args.record:
+            print(f"figures recorded in the manifest as evaluation.{args.record}")
 
 
 def _compact(report: dict[str, Any]) -> dict[str, Any]:

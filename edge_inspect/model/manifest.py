@@ -93,12 +93,23 @@ class DecisionDefaults(StrictModel):
     max_defects: int = Field(0, ge=0, description="Defects allowed before NG.")
 
 
+class VariantDecision(StrictModel):
+    """An operating point chosen for one variant (quantisation moves probabilities): it overrides the
+    package's ``decision`` per class, for stations that run this variant."""
+
+    thresholds: dict[str, float] | None = Field(None, description="Per-class pixel threshold.")
+    min_area_px: dict[str, int] | None = Field(None, description="Per-class minimum area.")
+
+
 class Artifact(StrictModel):
     """One runnable form of the model."""
 
     format: Literal["openvino", "onnx", "tensorrt-plan"] = Field(description="File format.")
     path: str = Field(description="Main file, relative to the package (the .xml for OpenVINO IR).")
     precision: Literal["fp32", "fp16", "int8"] = Field(description="Weights / compute precision.")
+    decision: VariantDecision | None = Field(
+        None, description="This variant's own operating point, over the package's decision; null: none."
+    )
 
 
 class Manifest(StrictModel):
@@ -132,3 +143,17 @@ class Manifest(StrictModel):
                 msg = f"artifacts.{name}.path {art.path!r} has no sha256 in files"
                 raise ValueError(msg)
         return self
+
+    def decision_for(self, variant: str | None = None) -> DecisionDefaults:
+        """The operating point of ``variant`` (None: the default variant): the package's ``decision``
+        with the variant's own thresholds and minimum areas over it, class by class."""
+        artifact = self.artifacts.get(variant or self.default_variant)
+        own = artifact.decision if artifact is not None else None
+        if own is None:
+            return self.decision
+        return self.decision.model_copy(
+            update={
+                "thresholds": {**self.decision.thresholds, **(own.thresholds or {})},
+                "min_area_px": {**self.decision.min_area_px, **(own.min_area_px or {})},
+            }
+        )

@@ -80,6 +80,19 @@ def _figures(key: str, block: dict[str, Any]) -> list[str]:
     return [*lines, ""]
 
 
+def _variant_points(manifest: Manifest) -> list[str]:
+    """A line per variant that has its own operating point."""
+    lines = []
+    for name, artifact in manifest.artifacts.items():
+        if artifact.decision is not None:
+            point = manifest.decision_for(name)
+            lines.append(
+                f"- `{name}` runs at its own operating point: thresholds {point.thresholds}, "
+                f"min area {point.min_area_px} px."
+            )
+    return lines
+
+
 def _num(value: Any) -> str:
     return "n/a" if value is None else f"{float(value):.3f}"
 
@@ -104,6 +117,7 @@ def render_card(manifest: Manifest) -> str:
         f"- Decision defaults: thresholds {manifest.decision.thresholds}, "
         f"min area {manifest.decision.min_area_px} px, "
         f"max defects {manifest.decision.max_defects}.",
+        *_variant_points(manifest),
         f"- Variants: {', '.join(f'`{k}` ({a.path})' for k, a in manifest.artifacts.items())}; "
         f"default `{manifest.default_variant}`. "
         f"INT8 calibration images for TensorRT: `{manifest.calibration_images}/`.",

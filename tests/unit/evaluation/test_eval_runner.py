@@ -13,6 +13,7 @@ image's verdict at each threshold can be worked out by hand:
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import cv2
@@ -114,6 +115,27 @@ def test_eval_command_chooses_and_records(known: tuple[Path, Path], tmp_path: Pa
     assert package.manifest.decision.thresholds["defect"] == report["chosen"]["threshold"]
     assert package.manifest.evaluation["tiny"]["image"]["tp"] == 2
     assert (tmp_path / "pr.png").stat().st_size > 1000
+
+
+def test_a_plot_inside_the_package_can_be_redrawn_and_the_package_still_verifies(
+    known: tuple[Path, Path], tmp_path: Path
+) -> None:
+    # given a package whose precision-recall plot is one of its own (hashed) files
+    package_dir, data = known
+    plot = package_dir / "plots" / "pr.png"
+    args = ["eval", "--model", str(package_dir), "--quiet", "--plot", str(plot)]
+    assert main([*args, "--dataset", str(data), "--record", "first"]) == 0
+    first = load_package(package_dir).manifest.files["plots/pr.png"]
+    # when it is drawn again for another data set (its name is in the title: other bytes)
+    other = shutil.copytree(data, tmp_path / "other-data")
+    assert main([*args, "--dataset", str(other), "--choose", "cost:fp=1,fn=10", "--record", "second"]) == 0
+    # then the package verifies with the new plot's hash, and the record names the plot
+    manifest = load_package(package_dir).manifest
+    assert manifest.files["plots/pr.png"] != first
+    assert manifest.evaluation["second"]["plot"] == "plots/pr.png"
+    # and a re-run without a record leaves a package that verifies too
+    assert main([*args, "--dataset", str(data)]) == 0
+    assert load_package(package_dir).manifest.files["plots/pr.png"] == first
 
 
 def test_eval_command_chooses_the_minimum_area_with_the_threshold(

@@ -46,3 +46,37 @@ def test_the_card_states_the_chosen_operating_point(tmp_path: Path) -> None:
     card = (root / CARD_NAME).read_text()
     expected = "`--choose 'cost:fp=1,fn=20'`: threshold 0.92, minimum area 64 px (TP 9, TN 30, FP 1, FN 0;"
     assert expected in card
+
+
+def test_a_point_chosen_for_another_variant_is_its_own_and_the_daemon_runs_it(tmp_path: Path) -> None:
+    pytest.importorskip("onnx")
+    from edge_inspect.app import build_inspector
+    from edge_inspect.config.decision import DecisionConfig
+    from edge_inspect.config.engines import OpenVINOEngineConfig
+
+    # given a package whose default variant is fp32, with an onnx variant beside it
+    root = make_tiny_package(tmp_path / "pkg", variants=("fp32", "onnx"))
+    (root / CARD_NAME).write_text(render_card(load_package(root).manifest))
+    default = load_package(root).manifest.decision
+    # when an operating point is chosen for onnx, then another for the default variant
+    update_manifest(root, threshold=0.8, min_area_px=40, variant="onnx")
+    update_manifest(root, threshold=0.3, min_area_px=10, variant="fp32")
+    manifest = load_package(root).manifest  # verifies every sha256
+    # then onnx has its own point, the default variant's is the package's, and neither moved the other
+    assert manifest.artifacts["onnx"].decision is not None
+    assert manifest.decision_for("onnx").thresholds == {"defect": 0.8}
+    assert manifest.decision_for("onnx").min_area_px == {"defect": 40}
+    assert manifest.decision.thresholds == manifest.decision_for(None).thresholds == {"defect": 0.3}
+    assert manifest.artifacts["fp32"].decision is None
+    assert manifest.decision_for("onnx").max_defects == default.max_defects
+    # and the daemon's inspection path decides with the point of the variant it runs
+    for variant, expected in (("onnx", (0.8,)), ("fp32", (0.3,))):
+        inspector, rules = build_inspector(
+            load_package(root), OpenVINOEngineConfig(type="openvino"), DecisionConfig(), variant=variant
+        )
+        inspector.engine.close()
+        assert rules.thresholds == expected
+    # and the card names the variant's own point
+    assert (
+        "`onnx` runs at its own operating point: thresholds {'defect': 0.8}" in (root / CARD_NAME).read_text()
+    )
