@@ -58,6 +58,23 @@ def check_raw(raw: FloatArray, output: OutputSpec) -> FloatArray:
     return values
 
 
+def logit_maxima(raw: FloatArray, output: OutputSpec) -> tuple[FloatArray, FloatArray]:
+    """A sigmoid segmentation model's raw ``(1, C, H, W)`` logits as a float32 ``(C, H, W)`` map, and
+    each class's maximum logit, in one pass over the map (EngineOutputError if unfit).
+
+    A NaN anywhere is its class's maximum, and so is a +Inf: both are refused as :func:`check_raw`
+    refuses them. A -Inf logit is sigmoid 0, the confident background it stands for, and is decided as
+    such; :func:`check_raw` needs a second pass (the minimum) to refuse it too.
+    """
+    values = np.asarray(raw, dtype=np.float32)
+    _check_shape(values, output)
+    maps = values[0]
+    maxima: FloatArray = maps.reshape(maps.shape[0], -1).max(axis=1)
+    if not np.isfinite(maxima).all():
+        _check_finite(values, output)  # raises, with the counts
+    return maps, maxima
+
+
 def sigmoid(x: FloatArray) -> FloatArray:
     """Logistic function as ``0.5 * tanh(x / 2) + 0.5``: no ``exp``, so no overflow on large logits.
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from edge_inspect.decision.activation import check_raw, to_probabilities
+from edge_inspect.decision.activation import logit_maxima, to_probabilities
 from edge_inspect.decision.classification import decide_score
 from edge_inspect.decision.rules import Rules
 from edge_inspect.decision.segmentation import decide_segmentation
@@ -36,7 +36,8 @@ def make_finish(output: OutputSpec, rules: Rules) -> Finish:
             and outputs.shape[0] == 1
             and is_identity(prepared.geometry, (outputs.shape[3], outputs.shape[2]))
         ):
-            return decide_segmentation(check_raw(outputs, output)[0], rules, logits=True)
+            logits, maxima = logit_maxima(outputs, output)
+            return decide_segmentation(logits, rules, logits=True, maxima=maxima)
         return decide_segmentation(stitch(to_probabilities(outputs, output), prepared.geometry), rules)
 
     return finish

@@ -36,9 +36,12 @@ from edge_inspect.types import Decision, Defect, FloatArray, Verdict
 _RANK = 3
 
 
-def decide_segmentation(probs: FloatArray, rules: Rules, *, logits: bool = False) -> Decision:
+def decide_segmentation(
+    probs: FloatArray, rules: Rules, *, logits: bool = False, maxima: FloatArray | None = None
+) -> Decision:
     """Decide one frame from its ``(C, H, W)`` probability map, channels in ``rules.classes`` order
-    (or its sigmoid logits, with ``logits=True``: the same decision, see the module doc).
+    (or its sigmoid logits, with ``logits=True``: the same decision, see the module doc). ``maxima``:
+    each channel's maximum, when the caller has it already (it spares a pass over a clean map).
 
     ``score`` is the highest probability inside a kept defect; with no kept defect it is the highest
     probability anywhere outside the ignore zones (0.0 when everything is ignored). So an image-level
@@ -61,7 +64,7 @@ def decide_segmentation(probs: FloatArray, rules: Rules, *, logits: bool = False
         threshold = _logit(rules.thresholds[index]) if logits else np.float32(rules.thresholds[index])
         zones = _zone_slices(rules, name)
         if not zones:
-            tops[index] = float(prob.max())
+            tops[index] = float(prob.max() if maxima is None else maxima[index])
             if not tops[index] >= threshold:
                 continue  # the usual clean frame: one pass over the map, no mask
         mask = prob >= threshold

@@ -92,6 +92,24 @@ def test_given_non_finite_logits_when_finished_directly_then_engine_output_error
         make_finish(output(), RULES)(frame, raw)
 
 
+def test_given_a_minus_inf_logit_when_finished_directly_then_it_is_decided_as_background() -> None:
+    # given logits with -Inf (sigmoid 0) inside and beside the confident region
+    frame = prepared(64, 64)
+    raw = logits_for(frame, seed=3)
+    raw[0, 0, 25, 15] = raw[0, 0, 50, 50] = -np.inf
+    finite = np.where(np.isinf(raw), np.float32(-1e4), raw)
+    # when decided on the one-pass path
+    decision = make_finish(output(), RULES)(frame, raw)
+    # then it is the decision of a very confident background there
+    reference = decide_segmentation(sigmoid(finite)[0], RULES)
+    assert decision.verdict is reference.verdict
+    assert decision.masks is not None
+    assert reference.masks is not None
+    assert np.array_equal(decision.masks, reference.masks)
+    assert [d.area_px for d in decision.defects] == [d.area_px for d in reference.defects]
+    assert decision.score == pytest.approx(reference.score, abs=1e-6)
+
+
 def test_given_a_whole_frame_when_stitched_then_the_tile_map_itself_comes_back() -> None:
     frame = prepared(64, 64)
     raw = logits_for(frame, seed=2)

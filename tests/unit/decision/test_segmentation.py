@@ -349,6 +349,12 @@ def test_given_sigmoid_logits_when_decided_directly_then_the_decision_is_that_of
 
     direct = decide_segmentation(logits, given_rules, logits=True)
     via_probs = decide_segmentation(probs, given_rules)
+    maxima = logits.reshape(2, -1).max(axis=1)
+    with_maxima = decide_segmentation(logits, given_rules, logits=True, maxima=maxima)
+
+    assert with_maxima.verdict is direct.verdict
+    assert with_maxima.score == direct.score
+    assert [d.area_px for d in with_maxima.defects] == [d.area_px for d in direct.defects]
 
     assert direct.verdict is via_probs.verdict
     assert direct.masks is not None
