@@ -38,7 +38,9 @@ class Measured:
 
 
 class Completions:
-    """Counts completions; ``finished`` is set once ``expected`` frames are in."""
+    """Counts completions; ``finished`` is set once ``expected`` frames are in. Frames past ``expected``
+    are counted but not measured: a run may go on a little so that it is still running at the window's end
+    (every thread alive for the per-thread CPU figures, no drain in the fps)."""
 
     def __init__(
         self,
@@ -72,6 +74,8 @@ class Completions:
             at = time.monotonic() if done_at is None else done_at
             index = self._count
             self._count += 1
+            if self.expected is not None and index >= self.expected:
+                return  # past the window: a tail that keeps the pipeline running while it closes
             self._last_at = at
             if index >= self.warmup:
                 self._keep(index - self.warmup, latency_ms)
@@ -122,10 +126,10 @@ class Completions:
             self._end = self._sample()
         start, end = self._start, self._end
         cost = usage(start, end) if start is not None and end is not None else None
-        steady = max(0, count - self.warmup)
+        steady = max(0, min(count, self.expected if self.expected is not None else count) - self.warmup)
         span = (last - opened) if opened is not None and last is not None else 0.0
         return Measured(
-            frames=count,
+            frames=min(count, self.expected) if self.expected is not None else count,
             measured=steady,
             fps=window_fps(steady, span),
             latency_ms=latency,

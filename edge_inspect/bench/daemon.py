@@ -99,11 +99,13 @@ def _trend(sampler: RssSampler, since: float | None) -> RssTrend | None:
     return rss_trend(times, values) if len(times) >= 2 else None
 
 
-def _join_while_progressing(thread: threading.Thread, completions: Completions, stall_s: float) -> None:
-    """Wait for the daemon's thread as long as frames keep being acknowledged (a run of any length),
-    giving up once none has come for ``stall_s``."""
+def _join_while_progressing(
+    thread: threading.Thread, completions: Completions, stall_s: float, until: threading.Event | None = None
+) -> None:
+    """Wait for the daemon's thread (or for ``until``) as long as frames keep being acknowledged (a run
+    of any length), giving up once none has come for ``stall_s``."""
     seen, since = -1, time.monotonic()
-    while thread.is_alive():
+    while thread.is_alive() and not (until is not None and until.is_set()):
         thread.join(_WARMUP_POLL_S)
         count = len(completions)
         if count != seen:
@@ -121,7 +123,10 @@ def run_daemon(
     rss_every_s: float | None = None,
     probe: Callable[[], float | None] | None = None,
 ) -> DaemonRun:
-    """Run the daemon on ``config`` until its replay ends (``expected`` frames) or ``duration_s`` passes.
+    """Run the daemon on ``config`` until ``expected`` frames are acknowledged, or ``duration_s`` passes;
+    then stop it. Give it a replay that does not end sooner (``loop: 0``): the window then closes while
+    every stage thread still works (their CPU is read at its edges; a thread that has ended cannot be),
+    and the drain after the stop stays out of the figures.
 
     ``duration_s`` counts from the end of the warm-up, so the measured window lasts that long.
     ``probe`` reads the broker's CPU seconds at the measured window's edges; ``rss_every_s`` samples
@@ -154,6 +159,9 @@ def run_daemon(
         completions.close_window()
         app.request_stop()
     stall_s = config.runtime.shutdown_grace_s + _JOIN_SLACK_S
+    if duration_s is None and expected is not None:
+        _join_while_progressing(thread, completions, stall_s, until=completions.finished)
+        app.request_stop()
     _join_while_progressing(thread, completions, stall_s)
     if duration_s is None:
         for sampler in samplers:

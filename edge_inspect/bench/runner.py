@@ -166,7 +166,7 @@ def run_bench(
         rate = _fixed_rate(options, results)
         if rate is not None:
             progress(f"(d) daemon at {rate:.2f} fps")
-            cfg = ctx.configured("load", passes=passes, fps=rate)
+            cfg = ctx.configured("load", passes=0, fps=rate)
             results.append(_daemon(rep.LOAD, cfg, options, frames=ctx.frames, probe=probe))
         if options.duration_s is not None:
             progress(f"(e) daemon for {options.duration_s:.0f} s")
@@ -207,7 +207,7 @@ def _round(ctx: _Context, progress: Progress) -> list[rep.ModeResult]:
         results.append(_result(rep.NAIVE, measured, failed=errors))
     if rep.DAEMON in options.modes:
         progress("(b) daemon")
-        cfg = ctx.configured("daemon", passes=ctx.passes)
+        cfg = ctx.configured("daemon", passes=0)  # replays until its window closes, then is stopped
         results.append(_daemon(rep.DAEMON, cfg, options, frames=ctx.frames, probe=ctx.probe))
     return results
 

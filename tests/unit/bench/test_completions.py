@@ -32,6 +32,18 @@ def test_given_fewer_frames_than_expected_when_the_window_is_closed_then_it_ends
     assert done.result().frames == 5
 
 
+def test_given_frames_past_the_expected_ones_when_measured_then_they_stay_out_of_the_window() -> None:
+    done = Completions(warmup=1, expected=5)
+    for k in range(5):
+        done.add(10.0, done_at=float(k))
+    assert done.finished.is_set()
+    done.add(500.0, done_at=100.0)  # a tail frame, long after: neither its time nor its latency counts
+    measured = done.result()
+    assert (measured.frames, measured.measured) == (5, 4)
+    assert measured.fps == pytest.approx(1.0)
+    assert max(measured.latency_ms) == 10.0
+
+
 def test_given_a_probe_when_measured_then_its_cpu_is_reported_over_the_same_window() -> None:
     readings = iter([10.0, 10.5])
     done = Completions(warmup=0, expected=2, probe=lambda: next(readings))
