@@ -23,9 +23,9 @@ started=$(date +%s)
 # 270 defect-free images of the validation split cannot tell a 0.1 % false-alarm rate from 0.4 %.
 [ -f "$SELECT/dataset.json" ] || edge-inspect dataset "$SELECT" --seed 2008 --train-good 0 \
     --train-defective 0 --test-good 500 --test-defective 100
-# Every stage trains in bf16 mixed precision (2.3x faster per step on a Xeon with AVX512-BF16; on a CPU
+# Every stage trains in bf16 mixed precision (2.3x faster per step on a 2-core VM with AVX512-BF16; on a CPU
 # without native bf16, drop --precision bf16, which is emulated there). The time it saves pays for depth 4
-# (a fifth level at 1/32 scale: 5.8 GFLOPs instead of 4.4, still 88-91 fps INT8 on a 2-core Xeon) and 8
+# (a fifth level at 1/32 scale: 5.8 GFLOPs instead of 4.4, INT8 still 88-186 fps on 2-core VMs) and 8
 # epochs in stage 1: on Test it halved the errors of the depth-3 float32 build (INT8 1 false alarm and 2
 # misses where that had 5 and 1). Stage 1 from scratch; stage 2 fine-tunes at a lower rate with more defect-
 # free crops. Stage 3 mines hard negatives before each epoch (where the model flags defect-free training
