@@ -16,7 +16,8 @@ Prepare = Callable[[Frame], Prepared]
 """Frame -> model input (raises PreprocessError)."""
 
 Finish = Callable[[Prepared, FloatArray], Decision]
-"""Raw engine output of a frame's tiles -> Decision (raises EngineOutputError on NaN/Inf)."""
+"""Raw engine output of a frame's tiles -> Decision (raises EngineOutputError on NaN, Inf or a wrong shape;
+a sigmoid model's -Inf logit is probability 0, see :func:`~edge_inspect.decision.activation.logit_maxima`)."""
 
 
 @dataclass(frozen=True)
