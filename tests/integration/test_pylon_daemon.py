@@ -212,6 +212,8 @@ def test_given_a_removed_camera_when_the_daemon_runs_then_it_reconnects_and_resu
             lambda: len(recorder.results) - restarts(recorder.results)[0] >= 5, 15, "five results after it"
         )
         app.request_stop()
+        # frames in flight are still decided after the stop: wait until the last has reached the sinks
+        wait_or_fail(app.pipeline.done.is_set, 30, "the pipeline drained")
         # the sinks see a result before the broker has passed it on: stay subscribed until every one arrived
         wait_or_fail(
             lambda: (
