@@ -126,10 +126,12 @@ class Completions:
             self._end = self._sample()
         start, end = self._start, self._end
         cost = usage(start, end) if start is not None and end is not None else None
-        steady = max(0, min(count, self.expected if self.expected is not None else count) - self.warmup)
+        if self.expected is not None:
+            count = min(count, self.expected)  # frames past the window are not its figures
+        steady = max(0, count - self.warmup)
         span = (last - opened) if opened is not None and last is not None else 0.0
         return Measured(
-            frames=min(count, self.expected) if self.expected is not None else count,
+            frames=count,
             measured=steady,
             fps=window_fps(steady, span),
             latency_ms=latency,
