@@ -34,7 +34,7 @@ from edge_inspect.engines import open_engine
 from edge_inspect.errors import EdgeInspectError
 from edge_inspect.metrics import CameraStateTracker, MetricsExporter, identity_of
 from edge_inspect.model import ModelPackage, load_package
-from edge_inspect.preprocess import Preprocessor
+from edge_inspect.preprocess import Preprocessor, preprocess_input
 from edge_inspect.publish.mqtt import MqttPublisher
 from edge_inspect.publish.outbox import open_outbox
 from edge_inspect.publish.tls import connection_security
@@ -57,6 +57,8 @@ from edge_inspect.types import (
 
 log = structlog.get_logger(__name__)
 
+_MASK_NDIM = 2
+
 
 def build_inspector(
     package: ModelPackage,
@@ -71,7 +73,7 @@ def build_inspector(
     manifest = package.manifest
     rules = resolve_rules(manifest.decision_for(variant), manifest.output, decision)
     engine = open_engine(engine_config, package, variant, cache_dir)
-    preprocessor = Preprocessor(manifest.input, roi=roi)
+    preprocessor = Preprocessor(preprocess_input(manifest.input, engine.input_spec.dtype), roi=roi)
     return FrameInspector(
         prepare=preprocessor, engine=engine, finish=make_finish(package.manifest.output, rules)
     ), rules
@@ -111,9 +113,14 @@ class ResultBuilder:
 
 
 def _expected_verdict(frame: Frame) -> Verdict | None:
-    if frame.ground_truth is None:
+    truth = frame.ground_truth
+    if truth is None:
         return None
-    return Verdict.NG if bool(np.any(frame.ground_truth)) else Verdict.PASS
+    if truth.ndim == _MASK_NDIM and truth.dtype == np.uint8:
+        marked = bool(cv2.hasNonZero(truth))  # stops at the first marked pixel; np.any reads them all
+    else:
+        marked = bool(np.any(truth))
+    return Verdict.NG if marked else Verdict.PASS
 
 
 class App:

@@ -190,6 +190,27 @@ class FrameSource(Protocol):
     def close(self) -> None: ...
 
 
+class Pending(Protocol):
+    """One frame's inference in flight, from :meth:`Engine.start`: wait for its outputs, use, release.
+
+    The outputs may live in the engine's own memory (an infer request's output buffer): they are valid
+    from ``wait`` until ``release``, and the engine reuses that memory only once it is released.
+    """
+
+    def done(self) -> bool:
+        """Whether ``wait`` would return at once (the outputs, or the inference's failure)."""
+
+    def wait(self, timeout: float | None = None) -> FloatArray | None:
+        """The frame's outputs (N rows), or None when they are not ready within ``timeout`` seconds.
+
+        Blocks without the GIL. Raises EngineError when the inference failed (the frame has no outputs).
+        """
+
+    def release(self) -> None:
+        """Done with the outputs, or giving the frame up (an engine restart): the engine may reuse their
+        memory. Never blocks; a second call does nothing."""
+
+
 @runtime_checkable
 class Engine(Protocol):
     """An inference backend. ``submit`` may block while every infer request is busy (back-pressure)."""
@@ -204,7 +225,12 @@ class Engine(Protocol):
         """Run N tiles synchronously; return outputs with N rows."""
 
     def submit(self, tensor: npt.NDArray[Any], callback: EngineCallback) -> None:
-        """Run N tiles asynchronously; ``callback`` gets all N rows together."""
+        """Run N tiles asynchronously; ``callback`` gets all N rows together (a copy, on an engine thread)."""
+
+    def start(self, tensor: npt.NDArray[Any]) -> Pending:
+        """Run N tiles asynchronously; the caller waits for the rows on :class:`Pending` (the pull path:
+        nothing of the caller's runs on the engine's threads). Blocks while every request is busy or held.
+        """
 
     def wait_all(self) -> None: ...
 

@@ -40,6 +40,7 @@ from edge_inspect.config.engines import OpenVINOEngineConfig
 from edge_inspect.engines import ResolvableEngineConfig
 from edge_inspect.errors import ConfigError
 from edge_inspect.model import ModelPackage, load_package
+from edge_inspect.model.manifest import pixel_input
 from edge_inspect.sources.replay import find_files
 
 DEFAULT_MODES = (rep.ENGINE, rep.DAEMON, rep.NAIVE)
@@ -183,7 +184,9 @@ def _round(ctx: _Context, progress: Progress) -> list[rep.ModeResult]:
     options, results = ctx.options, []
     if (rep.ENGINE in options.modes or rep.WRAPPER in options.modes) and not ctx.tensors:
         progress("preparing input tensors")
-        ctx.tensors = frame_tensors(ctx.configured("tensors", passes=1), ctx.package)
+        pixels = isinstance(ctx.engine, OpenVINOEngineConfig) and ctx.engine.normalise_in_model
+        spec = pixel_input(ctx.package.manifest.input) if pixels else ctx.package.manifest.input
+        ctx.tensors = frame_tensors(ctx.configured("tensors", passes=1), ctx.package, spec)
     if rep.ENGINE in options.modes:
         progress("(a) engine alone")
         if isinstance(ctx.engine, OpenVINOEngineConfig):

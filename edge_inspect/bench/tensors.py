@@ -9,17 +9,19 @@ import numpy.typing as npt
 from edge_inspect.bench.quiet import QuietStatus
 from edge_inspect.config import AppConfig
 from edge_inspect.errors import EdgeInspectError
+from edge_inspect.model.manifest import InputSpec
 from edge_inspect.model.package import ModelPackage
 from edge_inspect.preprocess import Preprocessor
 from edge_inspect.sources import open_source
 
 
-def frame_tensors(config: AppConfig, package: ModelPackage) -> list[npt.NDArray[Any]]:
-    """One model-input tensor per readable frame of ``config.source`` (one pass), in replay order.
+def frame_tensors(config: AppConfig, package: ModelPackage, spec: InputSpec) -> list[npt.NDArray[Any]]:
+    """One input tensor per readable frame of ``config.source`` (one pass), in replay order, made for
+    ``spec`` (the manifest's input, or 8-bit pixels for an engine that normalises inside).
 
     Unreadable frames are left out; none at all is an error naming the source.
     """
-    preprocessor = Preprocessor(package.manifest.input, roi=config.preprocess.roi)
+    preprocessor = Preprocessor(spec, roi=config.preprocess.roi)
     source = open_source(config.source, config.camera, QuietStatus())
     source.open()
     try:

@@ -48,6 +48,13 @@ class OpenVINOEngineConfig(StrictModel):
         description="Absolute folder for OpenVINO's compiled-model cache; null = "
         "'<paths.cache_dir>/openvino', or no cache when that is null too.",
     )
+    normalise_in_model: bool = Field(
+        False,
+        description="Feed the model 8-bit pixels and let OpenVINO convert and normalise them inside the "
+        "compiled model (PrePostProcessor, with the manifest's mean and std): preprocessing then only "
+        "crops and copies bytes, a quarter of a float32 tensor. Verdicts agree up to float rounding. "
+        "16-bit frames are scaled to 8 bits first, so keep it off for cameras of more than 8 bits.",
+    )
 
     _abs = field_validator("cache_dir")(_absolute)
 

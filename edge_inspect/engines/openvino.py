@@ -1,9 +1,12 @@
-"""The OpenVINO engine: a model package's IR or ONNX on CPU, GPU, NPU or AUTO, run through AsyncInferQueue.
+"""The OpenVINO engine: a model package's IR or ONNX on CPU, GPU, NPU or AUTO.
 
-A frame of N tiles becomes one infer request per tile (per model batch), so the device's streams work on
-several tiles at once while the other stages prepare the next frame; its callback fires once with all
-rows in tile order (:class:`FrameJob`). ``submit`` blocks while every request is busy: that is the
-pipeline's back-pressure, and OpenVINO releases the GIL while it waits.
+Two ways in. ``start`` (the pipeline's) lends a frame of one request an infer request of its own and
+returns a Pending: the consumer waits on the request and reads its outputs in place, and no Python runs
+on OpenVINO's threads (see ``ov_requests.py``). ``submit`` runs through an AsyncInferQueue: a frame of N
+tiles becomes one infer request per tile (per model batch), so the device's streams work on several
+tiles at once, and its callback fires once with all rows in tile order (:class:`FrameJob`); ``start``
+takes this path too for a frame of several requests. Both block while every request is busy or lent:
+that is the pipeline's back-pressure, and OpenVINO releases the GIL while it waits.
 
 Three properties of OpenVINO's Python API shape this module (openvino 2026.4, checked in the tests):
 - an exception raised in a Python callback terminates the process, so the callback catches everything
@@ -24,6 +27,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import numpy.typing as npt
 import openvino as ov
 import structlog
@@ -31,10 +35,12 @@ import structlog
 from edge_inspect.config.engines import OpenVINOEngineConfig
 from edge_inspect.engines.jobs import FrameJob, InFlight
 from edge_inspect.engines.ov_load import OpenVINORuntime, first_line, load_model
+from edge_inspect.engines.ov_requests import RequestPool
+from edge_inspect.engines.pending import start_with_submit
 from edge_inspect.engines.specs import check_input
 from edge_inspect.errors import EngineError
 from edge_inspect.model.package import ModelPackage
-from edge_inspect.types import EngineCallback, FloatArray, TensorSpec
+from edge_inspect.types import EngineCallback, FloatArray, Pending, TensorSpec
 
 log = structlog.get_logger(__name__)
 
@@ -69,7 +75,9 @@ class OpenVINOEngine:
         self._output_spec = loaded.output_spec
         self.runtime: OpenVINORuntime = loaded.runtime
         """What the compiled model runs with (precision, streams, requests...), read back from OpenVINO."""
-        self._queue = self._new_queue()
+        self._pool = RequestPool(self._compiled, loaded.runtime.requests, self._in_port, loaded.output_index)
+        self._queue_made: ov.AsyncInferQueue | None = None
+        """The callback path's requests, made on first use (a daemon of one-request frames never does)."""
         self._retired: list[ov.AsyncInferQueue] = []
         self._submit_lock = threading.Lock()
         self._in_flight = InFlight()
@@ -103,21 +111,31 @@ class OpenVINOEngine:
         return self._output_spec
 
     def infer(self, tensor: npt.NDArray[Any]) -> FloatArray:
-        """Run N tiles and wait: the same path as ``submit``, so both give the same numbers."""
-        finished = threading.Event()
-        outputs: list[FloatArray] = []
-        errors: list[BaseException] = []
+        """Run N tiles and wait: ``start``'s path (the daemon's), with the rows copied out."""
+        pending = self.start(tensor)
+        try:
+            outputs = pending.wait()
+            if outputs is None:  # wait() without a timeout returns rows or raises
+                msg = "inference gave no outputs"
+                raise EngineError(msg)
+            return np.array(outputs, dtype=np.float32, copy=True)
+        finally:
+            pending.release()
 
-        def done(rows: FloatArray | None, error: BaseException | None) -> None:
-            outputs.extend(() if rows is None else (rows,))
-            errors.extend(() if error is None else (error,))
-            finished.set()
+    def start(self, tensor: npt.NDArray[Any]) -> Pending:
+        """Start N tiles; wait for their rows on the returned Pending, and release it once read.
 
-        self.submit(tensor, done)
-        finished.wait()
-        if errors:
-            raise errors[0] if isinstance(errors[0], EngineError) else EngineError(str(errors[0]))
-        return outputs[0]
+        A frame of one request runs on a lent request and its rows are read in place; a frame of several
+        goes through ``submit`` (its rows are then a copy). Raises EngineError, as ``submit`` does, for a
+        tensor that does not fit the input or a closed engine; a failed inference raises from ``wait``.
+        """
+        n = check_input(tensor, self._input_spec)
+        if n != self._input_spec.shape[0]:
+            return start_with_submit(self.submit, tensor)
+        if self._closed:
+            msg = "the OpenVINO engine is closed"
+            raise EngineError(msg)
+        return self._pool.start(tensor)
 
     def submit(self, tensor: npt.NDArray[Any], callback: EngineCallback) -> None:
         """Start N tiles; ``callback`` fires once with (N, ...) rows in tile order, or with an error.
@@ -141,7 +159,7 @@ class OpenVINOEngine:
                 self._start(job, chunk, tensor[chunk * per_request : (chunk + 1) * per_request])
 
     def wait_all(self) -> None:
-        """Wait until every submitted frame has had its callback."""
+        """Wait until every submitted frame has had its callback (``start``'s frames: see ``close``)."""
         with self._submit_lock:
             if not self._closed:
                 self._drain()
@@ -152,6 +170,7 @@ class OpenVINOEngine:
         with self._submit_lock:
             if self._closed:
                 return
+            self._pool.close()  # every lent request finished; those being read, released
             self._drain()
             self._in_flight.wait_idle()
             # Every frame has had its callback; now wait until each request has left its callback too,
@@ -163,7 +182,8 @@ class OpenVINOEngine:
             time.sleep(_SETTLE_S)
             self._closed = True
             self._retired.clear()
-            del self._queue, self._compiled, self._in_port
+            self._pool.drop_requests()
+            del self._queue_made, self._compiled, self._in_port
         log.info("openvino engine closed", model=self.runtime.model, variant=self.runtime.variant)
 
     def __enter__(self) -> OpenVINOEngine:
@@ -173,6 +193,12 @@ class OpenVINOEngine:
         self.close()
 
     # ------------------------------------------------------------------------------------------- internals
+
+    @property
+    def _queue(self) -> ov.AsyncInferQueue:
+        if self._queue_made is None:
+            self._queue_made = self._new_queue()
+        return self._queue_made
 
     def _new_queue(self) -> ov.AsyncInferQueue:
         queue = ov.AsyncInferQueue(self._compiled, self.runtime.requests)
@@ -194,8 +220,10 @@ class OpenVINOEngine:
 
     def _drain(self) -> None:
         """Wait for every started request (submit lock held), recovering from a failed one."""
+        if self._queue_made is None:
+            return
         try:
-            self._queue.wait_all()
+            self._queue_made.wait_all()
         except RuntimeError as exc:
             if not self._recover():
                 msg = f"OpenVINO infer queue failed: {first_line(exc)}"
@@ -217,7 +245,7 @@ class OpenVINOEngine:
             job.fail(EngineError(f"inference of tile {tile} failed: {first_line(error)}"))
         # The old queue may still be running callbacks of its healthy requests: keep it alive until close.
         self._retired.append(old)
-        self._queue = self._new_queue()
+        self._queue_made = self._new_queue()
         log.warning("infer request failed; queue replaced", failed=len(failed), model=self.runtime.model)
         return True
 

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import openvino as ov
+from openvino.preprocess import PrePostProcessor
 
 from edge_inspect.config.engines import OpenVINOEngineConfig
 from edge_inspect.engines.ov_settings import check_device, compile_properties, model_cache_dir
@@ -24,10 +25,12 @@ from edge_inspect.engines.specs import (
     fill_dynamic,
 )
 from edge_inspect.errors import EngineError
+from edge_inspect.model.manifest import InputSpec, pixel_input
 from edge_inspect.model.package import ModelPackage
 from edge_inspect.types import TensorSpec
 
 READABLE_FORMATS = ("openvino", "onnx")
+_PIXEL_MAX = 255.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,6 +95,11 @@ def load_model(
         # Dynamic batch or size: compile for one tile of the manifest's size (static shapes run faster).
         model.reshape({in_port: ov.PartialShape(list(static))})
 
+    model_input = manifest.input
+    if config.normalise_in_model and model_input.dtype != "uint8":
+        model = _normalise_inside(model, model_input, source)
+        model_input = pixel_input(model_input)
+
     props = compile_properties(config, cache)
     start = time.perf_counter()
     try:
@@ -124,7 +132,7 @@ def load_model(
         dtype="float32",
         layout="NCHW" if manifest.output.kind == "segmentation" else "NC",
     )
-    check_against_manifest(input_spec, output_spec, manifest.input, manifest.output, source)
+    check_against_manifest(input_spec, output_spec, model_input, manifest.output, source)
 
     runtime = OpenVINORuntime(
         model=f"{manifest.name} {manifest.version}",
@@ -164,6 +172,26 @@ def _read_model(core: ov.Core, path: Path, source: str) -> ov.Model:
         return core.read_model(path)
     except RuntimeError as exc:
         msg = f"{source}: cannot read the model: {first_line(exc)}"
+        raise EngineError(msg) from exc
+
+
+def _normalise_inside(model: ov.Model, spec: InputSpec, source: str) -> ov.Model:
+    """``model`` taking 8-bit pixels: OpenVINO converts them and applies the manifest's normalisation,
+    ``(pixel / 255 - mean) / std``, inside the compiled model (the pixels were scaled to 0..255 by
+    :func:`~edge_inspect.preprocess.pixel_input`'s preprocessor)."""
+    ppp = PrePostProcessor(model)
+    step = ppp.input(spec.name)
+    step.tensor().set_element_type(ov.Type.u8)
+    step.model().set_layout(ov.Layout(spec.layout))
+    step.preprocess().convert_element_type(ov.Type.f32).mean([m * _PIXEL_MAX for m in spec.mean]).scale(
+        [s * _PIXEL_MAX for s in spec.std]
+    )
+    try:
+        return ppp.build()
+    except RuntimeError as exc:
+        msg = (
+            f"{source}: cannot build the normalisation into the model (normalise_in_model): {first_line(exc)}"
+        )
         raise EngineError(msg) from exc
 
 

@@ -20,13 +20,14 @@ import numpy.typing as npt
 import structlog
 
 from edge_inspect.config.engines import TensorRTEngineConfig
+from edge_inspect.engines.pending import start_with_submit
 from edge_inspect.engines.specs import check_input
 from edge_inspect.engines.trt_cuda import CudaGpu, import_cuda, import_tensorrt, make_trt_logger
 from edge_inspect.engines.trt_plan import PlanSource, describe_io
 from edge_inspect.engines.trt_slots import Slot, create_slot, enqueue, free_slot, too_many_tiles
 from edge_inspect.errors import EngineError
 from edge_inspect.model import ModelPackage
-from edge_inspect.types import EngineCallback, FloatArray, TensorSpec
+from edge_inspect.types import EngineCallback, FloatArray, Pending, TensorSpec
 
 log = structlog.get_logger(__name__)
 
@@ -127,6 +128,10 @@ class TensorRTEngine:
         with self._idle:
             self._in_flight += 1
         self._launch.put(slot)
+
+    def start(self, tensor: npt.NDArray[Any]) -> Pending:
+        """``submit`` with the rows waited for on a Pending (they are the complete thread's own copy)."""
+        return start_with_submit(self.submit, tensor)
 
     def _take_free_slot(self) -> Slot:
         while True:

@@ -66,6 +66,13 @@ class InputSpec(StrictModel):
         return self
 
 
+def pixel_input(spec: InputSpec) -> InputSpec:
+    """``spec`` for an engine that normalises inside the model: 8-bit pixels (``pixel * 255 / scale``,
+    so 8-bit frames go through unchanged), mean 0 and std 1, in the manifest's size and layout."""
+    zeros, ones = (0.0,) * spec.channels, (1.0,) * spec.channels
+    return spec.model_copy(update={"dtype": "uint8", "mean": zeros, "std": ones})
+
+
 class OutputSpec(StrictModel):
     """What the model's output means."""
 

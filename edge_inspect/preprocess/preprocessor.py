@@ -16,10 +16,21 @@ import numpy.typing as npt
 
 from edge_inspect.config.preprocess import Roi
 from edge_inspect.errors import PreprocessError
-from edge_inspect.model.manifest import InputSpec
+from edge_inspect.model.manifest import InputSpec, pixel_input
 from edge_inspect.preprocess import ops
 from edge_inspect.preprocess.tiling import crop_box, tile_boxes
 from edge_inspect.types import FloatArray, Frame, ImageArray, Prepared, TileGeometry
+
+
+def preprocess_input(spec: InputSpec, engine_dtype: str) -> InputSpec:
+    """What the preprocessor must make for an engine whose input is ``engine_dtype``: the manifest's
+    input, or 8-bit pixels where the engine normalises inside (a PreprocessError for anything else)."""
+    if engine_dtype == spec.dtype:
+        return spec
+    if engine_dtype == "uint8":
+        return pixel_input(spec)
+    msg = f"the engine takes {engine_dtype} input, but the manifest's input {spec.name!r} is {spec.dtype}"
+    raise PreprocessError(msg)
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,10 +1,10 @@
 """Inferences in flight: when each started (for the inference watchdog), and a way to give up on all of
 them at once (an engine restart) without any frame vanishing or being answered twice.
 
-Each submitted frame gets a token. Whoever answers it first *claims* it: the engine's callback, or an
-engine restart (which answers with an ERROR result). A late callback of an abandoned inference finds
-its token gone and does nothing. A claim is counted until the answer is queued (:meth:`released`), so
-:meth:`wait_idle` returns only once every answer is in the next queue.
+Each started frame gets a token. Whoever answers it first *claims* it: the deciding thread when it takes
+the frame's outputs, or an engine restart (which answers with an ERROR result). A late answer to an
+abandoned inference finds its token gone and does nothing. A claim is counted until the answer is
+queued (:meth:`released`), so :meth:`wait_idle` returns only once every answer is in the next queue.
 """
 
 from __future__ import annotations
@@ -43,11 +43,26 @@ class Inflight(Generic[T]):
             self._answering += 1
             return True
 
-    def abandon(self) -> list[tuple[T, float]]:
-        """Claim every submission in flight; the caller answers each (item, start) and calls released."""
+    def take(self, token: int) -> bool:
+        """Claim ``token`` and answer it at once (the caller handles the answer itself); False when it
+        was already answered."""
         with self._cond:
-            taken = list(self._items.values())
-            self._items.clear()
+            if self._items.pop(token, None) is None:
+                return False
+            self._cond.notify_all()
+            return True
+
+    def holds(self, token: int) -> bool:
+        """Whether ``token`` is still in flight (neither claimed nor abandoned)."""
+        with self._cond:
+            return token in self._items
+
+    def abandon(self, keep: Callable[[T], bool] | None = None) -> list[tuple[T, float]]:
+        """Claim every submission in flight but those ``keep`` says to leave alone (to be answered as
+        usual); the caller answers each (item, start) taken and calls released."""
+        with self._cond:
+            tokens = [t for t, (item, _) in self._items.items() if keep is None or not keep(item)]
+            taken = [self._items.pop(t) for t in tokens]
             self._answering += len(taken)
             return taken
 
@@ -57,10 +72,12 @@ class Inflight(Generic[T]):
             self._answering -= n
             self._cond.notify_all()
 
-    def oldest_start(self) -> float | None:
-        """Start time of the oldest submission in flight (``clock`` units), or None."""
+    def oldest_start(self, unless: Callable[[T], bool] | None = None) -> float | None:
+        """Start time of the oldest submission in flight (``clock`` units) that ``unless`` does not
+        exclude, or None."""
         with self._cond:
-            return min((start for _item, start in self._items.values()), default=None)
+            starts = (s for item, s in self._items.values() if unless is None or not unless(item))
+            return min(starts, default=None)
 
     def wait_idle(self, timeout: float | None = None) -> bool:
         """Wait until nothing is in flight and every answer is queued."""

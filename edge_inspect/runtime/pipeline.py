@@ -3,9 +3,12 @@
 Grabbing, preprocessing, inference and deciding + publishing each run on their own thread, so they
 overlap. Deciding and publishing share one: both take well under a millisecond, and on a 2-core machine
 where the engine keeps every core busy, each hand-off between threads wakes one, which preempts an
-engine thread. A frame that fails anywhere becomes one ERROR result and the loop goes on; a failing
-sink is logged and counted and never stops the others. The pipeline knows the stages only by their
-Protocols and callables.
+engine thread. For the same reason inference takes the engine's pull path (``Engine.start``): the infer
+thread starts a frame and queues its Pending, and the deciding thread waits on it and decides on the
+outputs where the engine wrote them, so no Python runs on the engine's threads.
+
+A frame that fails anywhere becomes one ERROR result and the loop goes on; a failing sink is logged and
+counted and never stops the others. The pipeline knows the stages only by their Protocols and callables.
 """
 
 from __future__ import annotations
@@ -29,12 +32,19 @@ from edge_inspect.types import (
     Frame,
     FrameSource,
     InspectionResult,
+    Pending,
     Prepared,
     ResultSink,
     Verdict,
 )
 
 log = structlog.get_logger(__name__)
+
+_ENGINE_HEADROOM = 16
+"""Frames the engine may hold beyond ``queue_size`` (its requests) before the infer thread waits."""
+
+_ABANDON_POLL_S = 0.1
+"""How often the deciding thread, waiting on a frame's inference, checks that it was not abandoned."""
 
 ResultFactory = Callable[[Frame, Decision | None, str | None, dict[str, float]], InspectionResult]
 """(frame, decision or None, error or None, timings_ms) -> the result to publish."""
@@ -49,16 +59,42 @@ class _Failed:
     timings: dict[str, float] = field(default_factory=dict)
 
 
+class _Flight:
+    """A frame registered in flight (see Inflight); ``pending`` once the engine has started it."""
+
+    __slots__ = ("pending", "prepared")
+
+    def __init__(self, prepared: Prepared) -> None:
+        self.prepared = prepared
+        self.pending: Pending | None = None
+
+    def finished(self) -> bool:
+        """The engine is done with it: only the deciding thread has yet to take its outputs."""
+        return self.pending is not None and self.pending.done()
+
+
+@dataclass(frozen=True, slots=True)
+class _Started:
+    """A frame on the engine: the deciding thread waits on ``pending`` (``token``: see Inflight)."""
+
+    prepared: Prepared
+    pending: Pending
+    token: int
+    started: float
+
+
 @dataclass(frozen=True, slots=True)
 class _Done:
     prepared: Prepared
     outputs: FloatArray | None
     error: BaseException | None
     infer_ms: float
+    pending: Pending | None = None
+    """Released once the frame is decided: ``outputs`` may live in the engine's memory until then."""
 
 
 _Work = Prepared | _Failed
-_Finished = _Done | _Failed
+_Finished = _Done | _Failed | _Started
 
 
 def _ms_since(start: float) -> float:
@@ -92,12 +128,15 @@ class Pipeline:
         self._max_errors_logged = max_errors_logged
         self.q_frames: StageQueue[Frame] = StageQueue("frames", queue_size, drop_policy)
         self.q_prepared: StageQueue[_Work] = StageQueue("prepared", queue_size, "block")
-        # inference callbacks must never block for long: room for every request in flight, and more
-        self.q_inferred: StageQueue[_Finished] = StageQueue("inferred", queue_size + 256, "block")
+        # frames on the engine, in order; room for every request an engine keeps in flight (an item may
+        # hold an engine request, or a copy of its outputs)
+        capacity = queue_size + _ENGINE_HEADROOM
+        self.q_inferred: StageQueue[_Finished] = StageQueue("inferred", capacity, "block")
         self.heartbeat: dict[str, float] = {}
         """Last time each stage made progress (monotonic), for watchdogs."""
-        self.inflight: Inflight[Prepared] = Inflight()
-        """Inferences submitted and not answered: the inference watchdog reads their start times."""
+        self.inflight: Inflight[_Flight] = Inflight()
+        """Inferences started and not yet taken by the deciding thread: the inference watchdog reads their
+        start times."""
         self.on_tick = on_tick
         """Called by the deciding loop after every result, and every ``tick_s`` when idle (WATCHDOG=1)."""
         self._tick_s = tick_s
@@ -239,18 +278,18 @@ class Pipeline:
 
     def _submit(self, prepared: Prepared) -> None:
         start = time.monotonic()
-        token = self.inflight.begin(prepared)
-
-        def done(outputs: FloatArray | None, error: BaseException | None) -> None:
-            if not self.inflight.claim(token):
-                return  # abandoned by an engine restart, which has answered it with an ERROR result
-            self.q_inferred.put(_Done(prepared, outputs, error, _ms_since(start)))
-            self.inflight.released()
-
+        flight = _Flight(prepared)
+        token = self.inflight.begin(flight)
         try:
-            self.inspector.engine.submit(prepared.tensor, done)
-        except Exception as exc:
-            done(None, exc)
+            pending = flight.pending = self.inspector.engine.start(prepared.tensor)
+        except Exception as exc:  # the frame could not start: one ERROR result
+            if self.inflight.claim(token):  # else a restart has answered it
+                try:
+                    self.q_inferred.put(_Done(prepared, None, exc, _ms_since(start)))
+                finally:
+                    self.inflight.released()
+            return
+        self.q_inferred.put(_Started(prepared, pending, token, start))
 
     # ------------------------------------------------------------------------------ restarts and swaps
 
@@ -276,14 +315,20 @@ class Pipeline:
         thread.start()
         return old
 
+    def oldest_inference(self) -> float | None:
+        """When the oldest inference still running started (monotonic), for the inference watchdog; a
+        frame the engine has finished, waiting for the deciding thread, is not counted."""
+        return self.inflight.oldest_start(unless=_Flight.finished)
+
     def abandon_inflight(self, reason: str) -> int:
-        """Answer every inference in flight with an ERROR result saying ``reason`` (a stuck engine at a
-        restart or at shutdown); a late answer from the engine is then ignored. Returns how many."""
-        abandoned = self.inflight.abandon()
+        """Answer every inference still running with an ERROR result saying ``reason`` (a stuck engine at
+        a restart or at shutdown); a late answer from the engine is then ignored. Frames the engine has
+        finished are decided as usual. Returns how many were abandoned."""
+        abandoned = self.inflight.abandon(keep=_Flight.finished)
         try:
-            for prepared, started in abandoned:
+            for flight, started in abandoned:
                 elapsed_ms = (time.monotonic() - started) * 1000.0
-                self.q_inferred.put(_Done(prepared, None, EngineError(reason), elapsed_ms))
+                self.q_inferred.put(_Done(flight.prepared, None, EngineError(reason), elapsed_ms))
         except Closed:
             log.error("frames in flight could not be answered: the pipeline has ended", frames=len(abandoned))
         finally:
@@ -307,16 +352,47 @@ class Pipeline:
                 except TimeoutError:
                     self._tick()  # the loop still proves it is alive
                     continue
+                if isinstance(item, _Started):
+                    finished = self._await(item)
+                    if finished is None:
+                        continue  # abandoned by an engine restart: its ERROR result is queued behind
+                    item = finished
                 self.heartbeat["decide"] = time.monotonic()
-                with self._swap_lock:
-                    result = self._to_result(item)
+                try:
+                    with self._swap_lock:
+                        result = self._to_result(item)
+                finally:
+                    if isinstance(item, _Done) and item.pending is not None:
+                        item.pending.release()
                 self.heartbeat["publish"] = time.monotonic()
                 self._deliver(result)
                 self._tick()
         finally:
             self.done.set()
 
-    def _to_result(self, item: _Finished) -> InspectionResult:
+    def _await(self, item: _Started) -> _Done | None:
+        """Wait for a started frame's outputs, ticking meanwhile; None if a restart abandoned it."""
+        poll_s = min(self._tick_s, _ABANDON_POLL_S)
+        while True:
+            try:
+                outputs = item.pending.wait(poll_s)
+            except Exception as exc:  # the frame's inference failed: one ERROR result
+                return self._claim(item, None, exc)
+            if outputs is not None:
+                return self._claim(item, outputs, None)
+            if not self.inflight.holds(item.token):
+                item.pending.release()  # given up: the engine may reuse the request once it finishes
+                return None
+            self._tick()
+
+    def _claim(self, item: _Started, outputs: FloatArray | None, error: BaseException | None) -> _Done | None:
+        infer_ms = _ms_since(item.started)
+        if not self.inflight.take(item.token):
+            item.pending.release()  # a restart answered it meanwhile
+            return None
+        return _Done(item.prepared, outputs, error, infer_ms, item.pending)
+
+    def _to_result(self, item: _Done | _Failed) -> InspectionResult:
         if isinstance(item, _Failed):
             return self.make_result(item.frame, None, item.error, dict(item.timings))
         frame = item.prepared.frame

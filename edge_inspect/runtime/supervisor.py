@@ -52,7 +52,7 @@ class Supervisor:
         self.fatal_reason: str | None = None
         self.watchdog = Watchdog(
             config,
-            Probes(self._last_frame, pipeline.inflight.oldest_start),
+            Probes(self._last_frame, pipeline.oldest_inference),
             Remedies(pipeline.request_source_restart, self._restart_engine, self._fatal),
             count=count,
         )

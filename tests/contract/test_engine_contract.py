@@ -6,6 +6,7 @@ shipped models/dagm-unet (each variant) once it exists. Nothing here knows which
 
 from __future__ import annotations
 
+import queue
 import threading
 from pathlib import Path
 from typing import Any
@@ -14,7 +15,7 @@ import numpy as np
 import pytest
 
 from edge_inspect.errors import EngineError
-from edge_inspect.types import Engine, FloatArray
+from edge_inspect.types import Engine, FloatArray, Pending
 from tests.contract.cases import OPENVINO, EngineCase, Opened, open_case, tiles
 from tests.contract.compare import PROBABILITY_TOLERANCE, assert_engines_agree
 
@@ -199,6 +200,66 @@ def test_close_finishes_in_flight_frames_and_refuses_new_ones(case: EngineCase, 
     with pytest.raises(EngineError, match="closed"):
         engine.submit(frame(engine, 1), recorder.callback("late"))
     engine.wait_all()
+
+
+def test_start_gives_infers_rows_for_frames_of_one_and_of_several_requests(opened: Opened) -> None:
+    engine = opened.engine
+    for n, seed in ((1, 11), (3, 12)):
+        tensor = frame(engine, n, seed=seed)
+        expected = engine.infer(tensor)
+        # Given a frame started on the pull path, when its Pending is waited on
+        pending = engine.start(tensor)
+        try:
+            outputs = pending.wait(timeout=60)
+            # then it carries infer's rows, in tile order
+            assert outputs is not None
+            np.testing.assert_allclose(outputs, expected, rtol=0, atol=1e-5)
+            assert pending.done()
+        finally:
+            pending.release()
+        pending.release()  # a second release does nothing
+
+
+def test_frames_started_together_each_get_their_own_rows(opened: Opened) -> None:
+    engine = opened.engine
+    tensors = [frame(engine, 1, seed=20 + k) for k in range(6)]
+    expected = [engine.infer(t) for t in tensors]
+    started: queue.Queue[Pending] = queue.Queue()
+    results: list[Any] = []
+    failures: list[BaseException] = []
+
+    def consume() -> None:  # the pipeline's deciding thread: in order, one at a time
+        try:
+            for _ in tensors:
+                pending = started.get(timeout=60)
+                outputs = pending.wait(timeout=60)
+                results.append(None if outputs is None else np.array(outputs, copy=True))
+                pending.release()
+        except BaseException as exc:  # surfaced below
+            failures.append(exc)
+
+    reader = threading.Thread(target=consume)
+    reader.start()
+    # Given more frames than the engine has requests, started by one thread and read by another
+    for tensor in tensors:
+        started.put(engine.start(tensor))  # blocks while every request is held: back-pressure
+    reader.join(timeout=120)
+    # then every frame's rows are its own
+    assert not failures
+    assert len(results) == len(tensors)
+    for rows, want in zip(results, expected, strict=True):
+        np.testing.assert_allclose(rows, want, rtol=0, atol=1e-5)
+
+
+def test_start_refuses_a_wrong_tensor_and_a_closed_engine(case: EngineCase, tmp_path: Path) -> None:
+    opened = open_case(case, tmp_path)
+    engine = opened.engine
+    spec = engine.input_spec
+    with pytest.raises(EngineError, match=spec.name):
+        engine.start(np.zeros((spec.shape[0], *spec.shape[1:-1], spec.shape[-1] + 1), dtype=spec.dtype))
+    engine.close()
+    with pytest.raises(EngineError, match="closed"):
+        engine.start(frame(engine, 1))
 
 
 # --------------------------------------------------------------------------------------- cross-checks

@@ -12,8 +12,6 @@ import time
 from typing import Any
 
 import numpy as np
-import openvino as ov
-import openvino.opset13 as ops
 import pytest
 from structlog.testing import capture_logs
 
@@ -21,43 +19,11 @@ from edge_inspect.config.engines import OpenVINOEngineConfig
 from edge_inspect.engines.openvino import OpenVINOEngine
 from edge_inspect.errors import EngineError
 from edge_inspect.model import ModelPackage, load_package
+from tests.helpers.fragile_model import SIZE, good_frame
 from tests.helpers.tiny_model import (
-    OUTPUT_NAME,
-    build_openvino_model,
     expected_logits,
     make_tiny_package,
-    save_ir,
-    write_tiny_manifest,
 )
-
-SIZE = 32
-
-
-def i64(values: Any, name: str) -> Any:
-    return ops.constant(np.array(values, dtype=np.int64), name=name)
-
-
-def fragile_model() -> ov.Model:
-    """The tiny segmentation model, reshaped to [1, 1, S, S + floor(max(x))]: fails when max(x) >= 1."""
-    model = build_openvino_model("segmentation", SIZE)
-    image = model.inputs[0].get_node()
-    logits = model.outputs[0].get_node().input_value(0)
-    brightest = ops.reduce_max(image, i64([0, 1, 2, 3], "all_axes"), keep_dims=False, name="brightest")
-    extra = ops.convert(ops.floor(brightest, name="whole"), ov.Type.i64, name="as_int")
-    width = ops.unsqueeze(ops.add(i64(SIZE, "size"), extra, name="width"), i64([0], "zero"), name="tail")
-    pattern = ops.concat([i64([1, 1, SIZE], "head"), width], 0, name="pattern")
-    fragile = ops.reshape(logits, pattern, special_zero=False, name="fragile")
-    fragile.output(0).get_tensor().set_names({OUTPUT_NAME})
-    return ov.Model([ops.result(fragile, name="out")], [image], "fragile")
-
-
-@pytest.fixture(scope="module")
-def fragile(tmp_path_factory: pytest.TempPathFactory) -> ModelPackage:
-    root = tmp_path_factory.mktemp("fragile")
-    save_ir(fragile_model(), root / "fp32" / "model.xml")
-    artifacts = {"fp32": {"format": "openvino", "path": "fp32/model.xml", "precision": "fp32"}}
-    write_tiny_manifest(root, "segmentation", SIZE, artifacts)
-    return load_package(root)
 
 
 @pytest.fixture(scope="module")
@@ -80,10 +46,6 @@ class Recorder:
                 self.calls.setdefault(key, []).append((outputs, error))
 
         return record
-
-
-def good_frame(seed: int) -> np.ndarray:
-    return (np.random.default_rng(seed).random((3, 1, SIZE, SIZE)) * 0.9).astype(np.float32)
 
 
 def test_a_request_that_fails_in_openvino_costs_its_frame_only(fragile: ModelPackage) -> None:

@@ -10,7 +10,7 @@ import pytest
 from edge_inspect.config.preprocess import Roi
 from edge_inspect.errors import PreprocessError
 from edge_inspect.model.manifest import InputSpec
-from edge_inspect.preprocess import Preprocessor
+from edge_inspect.preprocess import Preprocessor, preprocess_input
 from edge_inspect.types import Frame, SourceInfo
 
 RNG = np.random.default_rng(11)
@@ -163,3 +163,25 @@ def test_read_only_frames_are_preprocessed_without_being_written(fields: dict[st
     # When it is preprocessed, then it works and the pixels are untouched
     Preprocessor(spec(**fields))(frame(image))
     assert np.array_equal(image, before)
+
+
+def test_for_an_engine_that_normalises_inside_the_tensor_is_the_frames_own_bytes() -> None:
+    model = spec(mean=[0.5], std=[0.25])
+    # Given an engine whose input is uint8 where the manifest says float32
+    pixel_spec = preprocess_input(model, "uint8")
+    assert pixel_spec.dtype == "uint8"
+    assert (pixel_spec.mean, pixel_spec.std) == ((0.0,), (1.0,))
+    assert (pixel_spec.width, pixel_spec.height, pixel_spec.layout) == (
+        model.width,
+        model.height,
+        model.layout,
+    )
+    image = pixels((model.height, model.width))
+    # then the preprocessor hands the 8-bit pixels over unchanged
+    tensor = Preprocessor(pixel_spec)(frame(image)).tensor
+    assert tensor.dtype == np.uint8
+    np.testing.assert_array_equal(tensor[0, 0], image)
+    # an engine of the manifest's own dtype takes the manifest's input, and any other dtype is refused
+    assert preprocess_input(model, "float32") is model
+    with pytest.raises(PreprocessError, match="float16"):
+        preprocess_input(model, "float16")

@@ -44,3 +44,26 @@ def test_given_a_claimed_answer_then_wait_idle_waits_until_it_is_released() -> N
     threading.Timer(0.05, flights.released).start()
 
     assert flights.wait_idle(2.0)
+
+
+def test_given_finished_frames_then_a_restart_abandons_only_the_running_ones() -> None:
+    clock = ManualClock(1.0)
+    flights: Inflight[str] = Inflight(clock)
+    running = flights.begin("running")
+    clock.now = 2.0
+    finished = flights.begin("finished")
+
+    # the watchdog looks only at what still runs
+    assert flights.oldest_start(unless=lambda name: name == "finished") == 1.0
+    abandoned = flights.abandon(keep=lambda name: name == "finished")
+    flights.released(len(abandoned))
+
+    assert [name for name, _start in abandoned] == ["running"]
+    assert not flights.holds(running)
+    assert flights.holds(finished)
+    assert flights.oldest_start(unless=lambda name: name == "finished") is None
+    # the kept frame is answered as usual, once
+    assert flights.take(finished)
+    assert not flights.take(finished)
+    assert not flights.take(running)
+    assert flights.wait_idle(timeout=0)

@@ -26,6 +26,7 @@ from edge_inspect.config.engines import OpenVINOEngineConfig
 from edge_inspect.config.sources import ReplaySourceConfig
 from edge_inspect.config.watchdog import WatchdogConfig
 from edge_inspect.engines import open_engine
+from edge_inspect.engines.pending import start_with_submit
 from edge_inspect.model import ModelPackage, load_package
 from edge_inspect.runtime.inspector import FrameInspector
 from edge_inspect.runtime.notify import SystemdNotifier
@@ -41,7 +42,7 @@ from edge_inspect.runtime.watchdog import (
     overdue,
 )
 from edge_inspect.sources.replay import ReplaySource
-from edge_inspect.types import Engine, EngineCallback, TensorSpec, Verdict
+from edge_inspect.types import Engine, EngineCallback, Pending, TensorSpec, Verdict
 from tests.helpers.clock import ManualClock
 from tests.helpers.sinks import Collect, NoStatus
 from tests.helpers.tiny_model import make_tiny_package
@@ -224,6 +225,9 @@ class HangingEngine:
             return
         self._engine.submit(tensor, callback)
 
+    def start(self, tensor: npt.NDArray[Any]) -> Pending:
+        return start_with_submit(self.submit, tensor)
+
     def wait_all(self) -> None:
         self._engine.wait_all()
 
@@ -281,7 +285,7 @@ def test_given_a_hung_inference_when_the_watchdog_fires_then_the_engine_is_repla
     calls = Calls()
     remedies = Remedies(restart_source=lambda: None, restart_engine=restart_engine, fatal=calls.fatal.append)
     config = WatchdogConfig(inference_timeout_s=0.5, check_interval_s=0.05)
-    dog = Watchdog(config, Probes(time.monotonic, pipeline.inflight.oldest_start), remedies)
+    dog = Watchdog(config, Probes(time.monotonic, pipeline.oldest_inference), remedies)
     dog.start()
     pipeline.start()
     try:
@@ -317,7 +321,7 @@ def test_given_an_engine_that_always_hangs_when_restarts_run_out_then_fatal_and_
 
     remedies = Remedies(lambda: None, restart_engine, lambda _reason: fatal.set())
     config = WatchdogConfig(inference_timeout_s=0.3, check_interval_s=0.05, max_restarts_per_minute=2)
-    dog = Watchdog(config, Probes(time.monotonic, pipeline.inflight.oldest_start), remedies)
+    dog = Watchdog(config, Probes(time.monotonic, pipeline.oldest_inference), remedies)
     dog.start()
     pipeline.start()
     try:
