@@ -4,9 +4,9 @@ Steps, per class: threshold -> binary mask -> ignore zones cleared -> connected 
 at least the class's minimum area are kept as defects. The frame is NG when it has more kept defects
 than ``max_defects``.
 
-Everything is vectorised over pixels: OpenCV labels the regions, and every per-region figure (area,
-box, centroid, maximum and mean score) comes from the label image with ``np.bincount`` and ``reduceat``
-over the foreground pixels only; the only Python loop is over regions, to build the ``Defect`` records.
+Everything is vectorised over pixels: OpenCV finds the mask's bounding box and labels it with each
+region's area, box and centroid; the only Python loop is over the kept regions, to read their scores
+and build the ``Defect`` records.
 
 The probabilities must already be in frame coordinates (tiles stitched, stride undone): ignore zones,
 areas, boxes and centroids are all in the pixels of the map given here.
@@ -21,8 +21,6 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from dataclasses import dataclass
-from typing import Any
 
 import cv2
 import numpy as np
@@ -132,93 +130,43 @@ def _regions(
 ) -> list[Defect]:
     """The kept regions of one class's mask; paints them into ``class_map`` as ``class_id``.
 
-    Region statistics are computed here from the foreground pixels rather than taken from
-    ``cv2.connectedComponentsWithStats``: that one also scans every background pixel for label 0's
-    statistics, which makes it ~10x slower than labelling alone on a mostly clean 512x512 map. And only
-    the foreground's bounding box is labelled: every region lies inside it, and on a frame with one
-    defect it is a few percent of the map (labelling a 512x512 map took ~0.35 ms, a defect's box 0.01).
+    Only the bounding box of the mask's pixels is labelled (every region lies inside it, and on a frame
+    with one defect it is a few percent of the map): OpenCV finds the box and labels it with each
+    region's area, box and centroid. Scores are read for the kept regions only. On a 512x512 map with one
+    defect this took 0.13 ms, where labelling the whole map took ~0.35 ms.
     """
-    pixels = np.flatnonzero(mask)
-    if pixels.size == 0:
+    left, top, width, height = cv2.boundingRect(mask.view(np.uint8))
+    if width == 0 or height == 0:
         return []
-    ys, xs = np.divmod(pixels, mask.shape[1])
-    top, left = int(ys[0]), int(xs.min())  # raster order: the first pixel is on the top row
-    box = mask[top : int(ys[-1]) + 1, left : int(xs.max()) + 1]
-    count, labels = cv2.connectedComponents(
-        box.view(np.uint8), connectivity=rules.connectivity, ltype=cv2.CV_32S
+    rows, cols = slice(top, top + height), slice(left, left + width)
+    _count, labels, stats, centroids = cv2.connectedComponentsWithStats(
+        mask[rows, cols].view(np.uint8), connectivity=rules.connectivity, ltype=cv2.CV_32S
     )
-    label_of = labels[ys - top, xs - left]
-    areas = np.bincount(label_of, minlength=count)
+    areas = stats[:, cv2.CC_STAT_AREA]
     kept = np.flatnonzero(areas[1:] >= rules.min_area_px[class_id - 1]) + 1
-    if kept.size == 0:
-        return []
-    stats = _region_stats(ys, xs, label_of, to_score(prob.ravel()[pixels]), count)
-    keep = np.zeros(count, dtype=bool)
-    keep[kept] = True
-    class_map.ravel()[pixels[keep[label_of]]] = class_id
-    return [
-        Defect(
-            class_name=name,
-            area_px=int(areas[k]),
-            bbox=(
-                int(stats.x_min[k]),
-                int(stats.y_min[k]),
-                int(stats.x_max[k] - stats.x_min[k] + 1),
-                int(stats.y_max[k] - stats.y_min[k] + 1),
-            ),
-            centroid=(float(stats.x_sum[k] / areas[k]), float(stats.y_sum[k] / areas[k])),
-            max_score=float(stats.score_max[k]),
-            mean_score=float(stats.score_sum[k] / areas[k]),
+    box_prob, box_map = prob[rows, cols], class_map[rows, cols]
+    defects: list[Defect] = []
+    for k in kept:
+        inside = labels == k
+        scores = to_score(box_prob[inside])
+        box_map[inside] = class_id
+        area = int(areas[k])
+        defects.append(
+            Defect(
+                class_name=name,
+                area_px=area,
+                bbox=(
+                    int(stats[k, cv2.CC_STAT_LEFT]) + left,
+                    int(stats[k, cv2.CC_STAT_TOP]) + top,
+                    int(stats[k, cv2.CC_STAT_WIDTH]),
+                    int(stats[k, cv2.CC_STAT_HEIGHT]),
+                ),
+                centroid=(float(centroids[k, 0]) + left, float(centroids[k, 1]) + top),
+                max_score=float(scores.max()),
+                mean_score=float(scores.sum(dtype=np.float64) / area),
+            )
         )
-        for k in kept
-    ]
-
-
-@dataclass(frozen=True, slots=True)
-class _RegionStats:
-    """Per-label arrays (index = label; label 0, the background, holds zeros)."""
-
-    x_min: npt.NDArray[Any]
-    x_max: npt.NDArray[Any]
-    y_min: npt.NDArray[Any]
-    y_max: npt.NDArray[Any]
-    x_sum: npt.NDArray[Any]
-    y_sum: npt.NDArray[Any]
-    score_max: npt.NDArray[Any]
-    score_sum: npt.NDArray[Any]
-
-
-def _region_stats(
-    ys: npt.NDArray[np.intp],
-    xs: npt.NDArray[np.intp],
-    label_of: npt.NDArray[Any],
-    score_of: FloatArray,
-    count: int,
-) -> _RegionStats:
-    """Box, coordinate sums and score max / sum of every label, from its foreground pixels (rows ``ys``,
-    columns ``xs``, in raster order).
-
-    Sums come from ``np.bincount``; minima and maxima from ``reduceat`` over the pixels grouped by
-    label (a stable sort keeps each group in raster order, so its first and last rows are y min / max).
-    """
-    order = np.argsort(label_of, kind="stable")
-    starts = np.searchsorted(label_of[order], np.arange(1, count))
-    ends = np.append(starts[1:], order.size) - 1
-    xs_sorted = xs[order]
-
-    def per_label(values: npt.NDArray[Any]) -> npt.NDArray[Any]:
-        return np.concatenate((np.zeros(1, dtype=values.dtype), values))
-
-    return _RegionStats(
-        x_min=per_label(np.minimum.reduceat(xs_sorted, starts)),
-        x_max=per_label(np.maximum.reduceat(xs_sorted, starts)),
-        y_min=per_label(ys[order][starts]),
-        y_max=per_label(ys[order][ends]),
-        x_sum=np.bincount(label_of, weights=xs, minlength=count),
-        y_sum=np.bincount(label_of, weights=ys, minlength=count),
-        score_max=per_label(np.maximum.reduceat(score_of[order], starts).astype(np.float64)),
-        score_sum=np.bincount(label_of, weights=score_of, minlength=count),
-    )
+    return defects
 
 
 def _unignored_max(

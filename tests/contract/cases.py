@@ -89,12 +89,20 @@ def shipped(
 
 
 OPENVINO = OpenVINOEngineConfig(type="openvino")
+OPENVINO_PIXELS = OpenVINOEngineConfig(type="openvino", normalise_in_model=True)
+"""8-bit pixels in, normalised inside the compiled model (``config/replay.yaml`` runs this)."""
 
 CASES = [
     pytest.param(EngineCase(partial(tiny, "segmentation"), "fp32", OPENVINO), id="openvino-tiny-seg-ir"),
     pytest.param(EngineCase(partial(tiny, "segmentation"), "onnx", OPENVINO), id="openvino-tiny-seg-onnx"),
     pytest.param(EngineCase(partial(tiny, "classification"), "fp32", OPENVINO), id="openvino-tiny-cls-ir"),
+    pytest.param(
+        EngineCase(partial(tiny, "segmentation"), "fp32", OPENVINO_PIXELS), id="openvino-pixels-tiny-seg-ir"
+    ),
     *shipped(lambda v: EngineCase(shipped_package, v, OPENVINO), "openvino"),
+    *shipped(
+        lambda v: EngineCase(shipped_package, v, OPENVINO_PIXELS), "openvino-pixels", variants=("int8",)
+    ),
     *shipped(
         lambda v: EngineCase(
             shipped_package, v, TensorRTEngineConfig(type="tensorrt", precision="fp16"), "fp16"

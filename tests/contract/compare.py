@@ -9,13 +9,21 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from typing import Any, Protocol
 
 import numpy as np
 import numpy.typing as npt
 
 from edge_inspect.decision.activation import to_probabilities
 from edge_inspect.model.manifest import OutputSpec
-from edge_inspect.types import Decision, Engine
+from edge_inspect.types import Decision, FloatArray
+
+
+class Infers(Protocol):
+    """What a comparison needs of an engine: synchronous ``infer``."""
+
+    def infer(self, tensor: npt.NDArray[Any]) -> FloatArray: ...
+
 
 PROBABILITY_TOLERANCE = {"fp32": 1e-4, "fp16": 1e-2}
 """Largest allowed |p_candidate - p_reference| against OpenVINO FP32, by the candidate's precision.
@@ -41,7 +49,7 @@ class Agreement:
 
 
 def compare_engines(
-    reference: Engine, candidate: Engine, tensors: Iterable[npt.NDArray[np.float32]], output: OutputSpec
+    reference: Infers, candidate: Infers, tensors: Iterable[npt.NDArray[Any]], output: OutputSpec
 ) -> Agreement:
     """Run every tensor through both engines; return the largest probability difference."""
     worst, worst_index, count = 0.0, -1, 0
@@ -57,9 +65,9 @@ def compare_engines(
 
 
 def assert_engines_agree(
-    reference: Engine,
-    candidate: Engine,
-    tensors: Iterable[npt.NDArray[np.float32]],
+    reference: Infers,
+    candidate: Infers,
+    tensors: Iterable[npt.NDArray[Any]],
     output: OutputSpec,
     tolerance: float,
 ) -> Agreement:

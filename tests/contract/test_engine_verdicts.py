@@ -16,7 +16,7 @@ from edge_inspect.decision import resolve_rules
 from edge_inspect.decision.frame import make_finish
 from edge_inspect.engines import open_engine
 from edge_inspect.model import ModelPackage, load_package
-from edge_inspect.preprocess import Preprocessor
+from edge_inspect.preprocess import Preprocessor, preprocess_input
 from edge_inspect.runtime.inspector import FrameInspector
 from edge_inspect.sources.decode import decode_image
 from edge_inspect.types import Decision, Engine, Frame, SourceInfo
@@ -46,9 +46,8 @@ def decisions(package: ModelPackage, engine: Engine, frames: list[Frame]) -> lis
     """The daemon's own path (preprocess, engine, stitch, rules with the manifest's defaults) per frame."""
     manifest = package.manifest
     rules = resolve_rules(manifest.decision, manifest.output, DecisionConfig())
-    inspector = FrameInspector(
-        Preprocessor(manifest.input), engine, make_finish(package.manifest.output, rules)
-    )
+    spec = preprocess_input(manifest.input, engine.input_spec.dtype)
+    inspector = FrameInspector(Preprocessor(spec), engine, make_finish(package.manifest.output, rules))
     return [inspector.inspect(frame) for frame in frames]
 
 
