@@ -177,8 +177,8 @@ def _read_model(core: ov.Core, path: Path, source: str) -> ov.Model:
 
 def _normalise_inside(model: ov.Model, spec: InputSpec, source: str) -> ov.Model:
     """``model`` taking 8-bit pixels: OpenVINO converts them and applies the manifest's normalisation,
-    ``(pixel / 255 - mean) / std``, inside the compiled model (the pixels were scaled to 0..255 by
-    :func:`~edge_inspect.preprocess.pixel_input`'s preprocessor)."""
+    ``(pixel / 255 - mean) / std``, inside the compiled model (the preprocessor made for
+    :func:`~edge_inspect.model.manifest.pixel_input` has scaled the pixels to 0..255)."""
     ppp = PrePostProcessor(model)
     step = ppp.input(spec.name)
     step.tensor().set_element_type(ov.Type.u8)
