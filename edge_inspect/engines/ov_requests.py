@@ -9,7 +9,7 @@ inflated by theirs.
 
 Lifetimes. A request is lent from ``start`` until its :class:`RequestPending` is released and the
 request has finished. ``release`` never blocks: a request released while still running (its frame was
-given up, e.g. at an engine restart) returns to the pool once it finishes, or is settled by ``close``.
+given up at an engine restart) stays lent until ``close`` settles it; that engine is being closed.
 ``close`` refuses new frames, lets consumers take and release what is already lent (up to a grace), then
 hands out nothing more, waits for every lent request to finish and for every handed-out one to be
 released: a compiled model is never destroyed under a consumer reading its memory.
