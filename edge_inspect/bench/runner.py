@@ -38,9 +38,9 @@ from edge_inspect.bench.tensors import frame_tensors
 from edge_inspect.config import AppConfig
 from edge_inspect.config.engines import OpenVINOEngineConfig
 from edge_inspect.engines import ResolvableEngineConfig
+from edge_inspect.engines.ov_load import compiled_input
 from edge_inspect.errors import ConfigError
 from edge_inspect.model import ModelPackage, load_package
-from edge_inspect.model.manifest import pixel_input
 from edge_inspect.sources.replay import find_files
 
 DEFAULT_MODES = (rep.ENGINE, rep.DAEMON, rep.NAIVE)
@@ -184,8 +184,9 @@ def _round(ctx: _Context, progress: Progress) -> list[rep.ModeResult]:
     options, results = ctx.options, []
     if (rep.ENGINE in options.modes or rep.WRAPPER in options.modes) and not ctx.tensors:
         progress("preparing input tensors")
-        pixels = isinstance(ctx.engine, OpenVINOEngineConfig) and ctx.engine.normalise_in_model
-        spec = pixel_input(ctx.package.manifest.input) if pixels else ctx.package.manifest.input
+        spec = ctx.package.manifest.input
+        if isinstance(ctx.engine, OpenVINOEngineConfig):
+            spec = compiled_input(ctx.engine, spec)
         ctx.tensors = frame_tensors(ctx.configured("tensors", passes=1), ctx.package, spec)
     if rep.ENGINE in options.modes:
         progress("(a) engine alone")

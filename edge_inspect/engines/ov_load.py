@@ -95,10 +95,9 @@ def load_model(
         # Dynamic batch or size: compile for one tile of the manifest's size (static shapes run faster).
         model.reshape({in_port: ov.PartialShape(list(static))})
 
-    model_input = manifest.input
-    if config.normalise_in_model and model_input.dtype != "uint8":
-        model = _normalise_inside(model, model_input, source)
-        model_input = pixel_input(model_input)
+    model_input = compiled_input(config, manifest.input)
+    if model_input is not manifest.input:
+        model = _normalise_inside(model, manifest.input, source)
 
     props = compile_properties(config, cache)
     start = time.perf_counter()
@@ -173,6 +172,14 @@ def _read_model(core: ov.Core, path: Path, source: str) -> ov.Model:
     except RuntimeError as exc:
         msg = f"{source}: cannot read the model: {first_line(exc)}"
         raise EngineError(msg) from exc
+
+
+def compiled_input(config: OpenVINOEngineConfig, spec: InputSpec) -> InputSpec:
+    """The input the compiled model takes: the manifest's, or 8-bit pixels with ``normalise_in_model``
+    (a model that already takes uint8 normalises inside by itself)."""
+    if config.normalise_in_model and spec.dtype != "uint8":
+        return pixel_input(spec)
+    return spec
 
 
 def _normalise_inside(model: ov.Model, spec: InputSpec, source: str) -> ov.Model:

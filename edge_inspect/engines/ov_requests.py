@@ -53,10 +53,7 @@ class RequestPool:
 
     def start(self, tensor: npt.NDArray[Any]) -> RequestPending:
         """Start one request on ``tensor`` (blocks while every request is lent); EngineError if closing."""
-        request = self._take()
-        pending = RequestPending(self, request, np.ascontiguousarray(tensor))
-        with self.lock:
-            self._lent.add(pending)
+        pending, request = self._lend(np.ascontiguousarray(tensor))
         try:
             request.set_tensor(self._input_port, ov.Tensor(pending.tensor, shared_memory=True))
             request.start_async()
@@ -92,20 +89,23 @@ class RequestPool:
         with self.lock:
             return len(self._lent)
 
-    def _take(self) -> ov.InferRequest:
+    def _lend(self, tensor: npt.NDArray[Any]) -> tuple[RequestPending, ov.InferRequest]:
+        """A free request, lent to a new pending for ``tensor`` (blocks while every request is lent)."""
         while True:
+            try:
+                request: ov.InferRequest | None = self._free.get(timeout=_TAKE_POLL_S)
+            except queue.Empty:
+                request = None
             with self.lock:
                 if self._closing:
+                    if request is not None:
+                        self._free.put(request)
                     msg = "the OpenVINO engine is closed"
                     raise EngineError(msg)
-            try:
-                request = self._free.get(timeout=_TAKE_POLL_S)
-            except queue.Empty:
-                continue
-            with self.lock:
-                if not self._closing:
-                    return request
-            self._free.put(request)
+                if request is not None:
+                    pending = RequestPending(self, request, tensor)
+                    self._lent.add(pending)
+                    return pending, request
 
     def give_back(self, pending: RequestPending, request: ov.InferRequest) -> None:
         """``pending`` is released and ``request`` has finished: the request is free again."""
