@@ -42,6 +42,7 @@ from edge_inspect.publish.topics import Topics
 from edge_inspect.runtime.inspector import FrameInspector
 from edge_inspect.runtime.pipeline import Pipeline, ResultFactory
 from edge_inspect.runtime.reload import config_change
+from edge_inspect.runtime.sched import thread_init
 from edge_inspect.runtime.stats import Stats
 from edge_inspect.runtime.supervisor import Supervisor
 from edge_inspect.sinks.setup import image_saving
@@ -138,6 +139,8 @@ class App:
             # process-wide, before any stage runs: OpenCV's pool must not fight the engine for the cores
             cv2.setNumThreads(config.runtime.opencv_threads)
         self.stats = Stats()
+        # per-frame threads only; set by each thread on itself, so the engine's threads keep the default
+        worker_init = thread_init(config.runtime.scheduling)
         self._stop = threading.Event()
         self._reload_config = reload_config
         """Reads the config file again (SIGHUP); None: the config did not come from a file."""
@@ -169,6 +172,7 @@ class App:
             fallback_max_pending=config.outbox.fallback_max_pending,
             keep_acked_s=config.outbox.keep_acked_s,
             count=self.stats.count,
+            thread_init=worker_init,
         )
         self.cameras = CameraStateTracker(self.publisher)  # remembers camera states for metrics
         self.source = open_source(config.source, config.camera, self.cameras)
@@ -189,6 +193,7 @@ class App:
             tls=tls,
             topics=self.topics,
             client_id=client_id,
+            thread_init=worker_init,
         )
         if self.images is not None:
             make_result = self.images.wrap(make_result)
@@ -217,6 +222,7 @@ class App:
             drop_policy=config.source.drop_policy,
             max_errors_logged=config.runtime.max_frame_errors_logged,
             tick_s=config.watchdog.tick_s,
+            thread_init=worker_init,
         )
         self.supervisor = Supervisor(
             config.watchdog,

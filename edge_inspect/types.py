@@ -9,7 +9,7 @@ from __future__ import annotations
 import enum
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Protocol, runtime_checkable
+from typing import Any, Literal, Protocol, runtime_checkable
 
 import numpy as np
 import numpy.typing as npt
@@ -18,6 +18,9 @@ ImageArray = npt.NDArray[Any]
 """A frame's pixels: HxW (mono) or HxWxC (colour, BGR order), uint8 or uint16."""
 
 FloatArray = npt.NDArray[np.float32]
+
+ThreadPolicy = Literal["default", "batch"]
+"""Scheduling policy of the daemon's own per-frame threads (``runtime.scheduling``, runtime/sched.py)."""
 
 
 class Verdict(str, enum.Enum):

@@ -46,6 +46,7 @@ from edge_inspect.sources.replay import find_files
 DEFAULT_MODES = (rep.ENGINE, rep.DAEMON, rep.NAIVE)
 SELECTABLE = (rep.ENGINE, rep.WRAPPER, rep.DAEMON, rep.NAIVE)
 Progress = Callable[[str], None]
+_POLICY_WORDS = {"default": "as started", "batch": "SCHED_BATCH"}
 
 
 @dataclass(frozen=True)
@@ -282,7 +283,8 @@ def _header(ctx: _Context, broker: str, load_at_start: float) -> dict[str, Any]:
         "model": f"{identity.name} {identity.version}, variant {identity.variant} ({ctx.package.root})",
         "engine": f"{engine['type']}: {settings}" if settings else engine["type"],
         "engine_settings": engine,
-        "threads": f"OpenCV {threads if threads is not None else 'default'} (runtime.opencv_threads)",
+        "threads": f"OpenCV {threads if threads is not None else 'default'} (runtime.opencv_threads), "
+        f"daemon threads {_POLICY_WORDS[config.runtime.scheduling]} (runtime.scheduling)",
         "broker": f"{broker}, MQTT {config.mqtt.protocol}, QoS {config.mqtt.qos}",
         "frames": f"{ctx.frames} per mode, the first {options.warmup} left out (warm-up){rounds}"
         + (f"; long run {options.duration_s:.0f} s" if options.duration_s else ""),

@@ -8,6 +8,7 @@ from typing import Literal
 from pydantic import Field, field_validator
 
 from edge_inspect.config.base import StrictModel
+from edge_inspect.types import ThreadPolicy
 
 
 class RuntimeConfig(StrictModel):
@@ -24,6 +25,14 @@ class RuntimeConfig(StrictModel):
         description="Threads OpenCV may use (cv2.setNumThreads), set once at start. 1: the stages already "
         "run beside the engine, whose own threads (engine.num_threads) fill the cores, so a second pool "
         "would only compete with it; null = OpenCV's default (one per core).",
+    )
+    scheduling: ThreadPolicy = Field(
+        "default",
+        description="Linux scheduling policy of the daemon's own per-frame threads (stages, MQTT network "
+        "thread, outbox sender, image writer); the engine's threads keep the process's. 'batch' "
+        "(SCHED_BATCH): a woken daemon thread waits for the running inference's time slice to end "
+        "instead of preempting it, so a CPU engine that fills the cores runs in longer stretches; on an "
+        "idle core the thread still runs at once. 'default': as the process was started.",
     )
 
 

@@ -68,6 +68,7 @@ class MqttPublisher:
         keep_acked_s: float = 0.0,
         count: CountFn | None = None,
         on_ack: Callable[[str], None] | None = None,
+        thread_init: Callable[[], object] = lambda: None,
     ) -> None:
         self.config = config
         self.topics = topics
@@ -80,6 +81,8 @@ class MqttPublisher:
         """Told each result's ``result_id`` once the broker has acknowledged it (benchmarks, tests). It runs
         on the MQTT client's thread (direct) or the outbox sender's, so it must return quickly."""
         self._acks = AckTracker()
+        self._thread_init = thread_init
+        """Called on the client's network thread at each connection (runtime.scheduling, runtime/sched.py)."""
         self._connected = threading.Event()
         self._fallback_max_pending = fallback_max_pending
         self.store = ResultStore(outbox, self._count) if outbox is not None else None
@@ -115,6 +118,7 @@ class MqttPublisher:
                 keep_acked_s=keep_acked_s,
                 on_acked=self._result_acked,
                 count=count,
+                thread_init=thread_init,
             )
             if outbox is not None
             else None
@@ -264,6 +268,7 @@ class MqttPublisher:
     def _on_connect(
         self, _client: mqtt.Client, _userdata: object, flags: Any, reason: Any, _props: object
     ) -> None:
+        self._thread_init()  # the network thread, which paho starts and names itself
         if reason.is_failure:
             log.error(
                 "broker refused connection", host=self.config.host, port=self.config.port, reason=str(reason)

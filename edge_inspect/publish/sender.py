@@ -60,6 +60,7 @@ class OutboxSender:
         mark_replayed: Callable[[bytes], bytes] = replayed_payload,
         clock: Callable[[], float] = time.time,
         on_acked: Callable[[str], None] | None = None,
+        thread_init: Callable[[], object] = lambda: None,
     ) -> None:
         if window < 1:
             msg = "window must be >= 1"
@@ -74,6 +75,8 @@ class OutboxSender:
         self._count: CountFn = count or (lambda _name, _n: None)
         self._mark_replayed = mark_replayed
         self._clock = clock
+        self._thread_init = thread_init
+        """Called first on the sender's thread (runtime.scheduling)."""
         self._cv = threading.Condition()
         self._acks: list[tuple[int, bool]] = []
         self._wakes = 0
@@ -162,6 +165,7 @@ class OutboxSender:
     # --------------------------------------------------------------------------------------------- loop
 
     def _run(self) -> None:
+        self._thread_init()
         next_housekeeping = 0.0
         seen = -1
         while True:

@@ -118,6 +118,7 @@ class Pipeline:
         max_errors_logged: int = 100,
         on_tick: Callable[[], None] | None = None,
         tick_s: float = 1.0,
+        thread_init: Callable[[], object] = lambda: None,
     ) -> None:
         self.source = source
         self.inspector = inspector
@@ -140,6 +141,8 @@ class Pipeline:
         self.on_tick = on_tick
         """Called by the deciding loop after every result, and every ``tick_s`` when idle (WATCHDOG=1)."""
         self._tick_s = tick_s
+        self._thread_init = thread_init
+        """Called first on each stage thread (runtime.scheduling, runtime/sched.py)."""
         self._swap_lock = threading.Lock()
         """Held while one frame is decided: rules and engine are swapped between frames, never during one."""
         self._infer_generation = 0
@@ -181,6 +184,7 @@ class Pipeline:
     def _guard(self, name: str, target: Callable[[], None]) -> Callable[[], None]:
         def run() -> None:
             try:
+                self._thread_init()
                 target()
             except Exception:
                 # a bug in a stage loop: say so loudly, and let the daemon's supervisor see the pipeline end

@@ -84,6 +84,7 @@ class ImageSaver:
         stats: Stats | None = None,
         thumbnails: Thumbnails | None = None,
         clock: Callable[[], float] = time.time,
+        thread_init: Callable[[], object] = lambda: None,
     ) -> None:
         self.config = config
         self.folder = folder
@@ -91,6 +92,8 @@ class ImageSaver:
         self.stats = stats or Stats()
         self.thumbnails = thumbnails
         self._clock = clock
+        self._thread_init = thread_init
+        """Called first on the writer's thread (runtime.scheduling)."""
         self._queue: StageQueue[_Job] = StageQueue("images", config.queue_size, "drop_newest")
         self._pass_seen = 0
         self._lock = threading.Lock()
@@ -188,6 +191,7 @@ class ImageSaver:
     # ------------------------------------------------------------------------------------ writer
 
     def _run(self) -> None:
+        self._thread_init()
         sweep = self.config.retention.sweep_interval_s
         while True:
             try:

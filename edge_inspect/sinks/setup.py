@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from edge_inspect.config import AppConfig
@@ -47,6 +47,7 @@ def image_saving(
     tls: TlsSetup | None,
     topics: Topics,
     client_id: str,
+    thread_init: Callable[[], object] = lambda: None,
 ) -> ImageSaving | None:
     """None when ``images.enabled`` is false. ``mqtt`` is the connection config with its password read."""
     images = config.images
@@ -60,5 +61,7 @@ def image_saving(
             mqtt, topics.thumbnail, client_id=f"{client_id}-thumbnails", qos=images.thumbnail.qos, tls=tls
         )
         thumbnails = Thumbnailer(images.thumbnail, publisher)
-    saver = ImageSaver(images, folder, classes=classes, stats=stats, thumbnails=thumbnails)
+    saver = ImageSaver(
+        images, folder, classes=classes, stats=stats, thumbnails=thumbnails, thread_init=thread_init
+    )
     return ImageSaving(saver, publisher)

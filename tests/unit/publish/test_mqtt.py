@@ -7,9 +7,10 @@ from __future__ import annotations
 
 import collections
 import json
+import threading
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +22,7 @@ from edge_inspect.publish.outbox import Limits, Outbox
 from edge_inspect.publish.topics import Topics
 from edge_inspect.types import Decision, InspectionResult, ModelIdentity, SourceInfo, Verdict
 from tests.helpers.broker import Mosquitto, Subscriber, free_port
+from tests.helpers.waiting import wait_until
 
 TOPICS = Topics("edge-inspect", "st1", "cam1")
 ROOMY = Limits(max_rows=100_000, max_bytes=1 << 26, max_age_s=None, when_full="drop_oldest")
@@ -64,6 +66,7 @@ def publisher(
     outbox: Outbox | None = None,
     counts: Counts | None = None,
     keep_acked_s: float = 0.0,
+    thread_init: Callable[[], object] = lambda: None,
     **mqtt: Any,
 ) -> MqttPublisher:
     config = MqttConfig(port=port, reconnect_min_s=0.5, reconnect_max_s=1.0, **mqtt)
@@ -77,6 +80,7 @@ def publisher(
         count=counts,
         window=config.max_inflight,
         keep_acked_s=keep_acked_s,
+        thread_init=thread_init,
     )
 
 
@@ -328,3 +332,23 @@ def test_given_a_full_disk_and_no_broker_when_results_come_then_the_ones_beyond_
     assert pub.store is not None
     assert pub.store.store_alarm.active
     box.close()
+
+
+def test_given_a_thread_init_when_connected_then_the_network_and_sender_threads_call_it(
+    broker: Mosquitto, outbox: Outbox
+) -> None:
+    called: list[str] = []
+    pub = publisher(broker.port, outbox, thread_init=lambda: called.append(threading.current_thread().name))
+    pub.start()
+    try:
+        assert pub.wait_connected(10)
+        assert wait_until(
+            lambda: "outbox-sender" in called and any(n.startswith("paho") for n in called), timeout=5
+        )
+    finally:
+        pub.close()
+
+    assert "outbox-sender" in called
+    network = [name for name in called if name != "outbox-sender"]
+    assert network
+    assert all(name.startswith("paho-mqtt-client") for name in network)

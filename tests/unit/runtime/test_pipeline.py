@@ -7,7 +7,9 @@ is counted and never stops the others.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+import os
+import threading
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
 import cv2
@@ -22,6 +24,7 @@ from edge_inspect.decision.rules import Rules
 from edge_inspect.model import ModelPackage, load_package
 from edge_inspect.runtime.inspector import FrameInspector
 from edge_inspect.runtime.pipeline import Pipeline
+from edge_inspect.runtime.sched import apply_to_current_thread
 from edge_inspect.runtime.stats import Stats
 from edge_inspect.sources.replay import ReplaySource
 from edge_inspect.types import InspectionResult, ResultSink, Verdict
@@ -69,7 +72,11 @@ def inspector(tmp_path: Path) -> Iterator[Parts]:
 
 
 def run_pipeline(
-    tmp_path: Path, inspector_parts: Parts, sinks: Sequence[ResultSink], count: int = 12
+    tmp_path: Path,
+    inspector_parts: Parts,
+    sinks: Sequence[ResultSink],
+    count: int = 12,
+    thread_init: Callable[[], object] = lambda: None,
 ) -> tuple[dict[str, Verdict], Stats]:
     package, inspector, _rules = inspector_parts
     folder = tmp_path / "frames"
@@ -82,7 +89,7 @@ def run_pipeline(
     source.open()
     stats = Stats()
     builder = ResultBuilder("st", "cam-1", package.identity("fp32"), {"defect": 0.5}, "abc")
-    pipeline = Pipeline(source, inspector, builder, sinks, stats, queue_size=2)
+    pipeline = Pipeline(source, inspector, builder, sinks, stats, queue_size=2, thread_init=thread_init)
     pipeline.start()
     assert pipeline.join(timeout=60)
     source.close()
@@ -118,3 +125,24 @@ def test_given_a_failing_sink_when_run_then_the_other_sinks_get_every_result(
     truth, stats = run_pipeline(tmp_path, inspector, [Broken(), sink], count=5)
     assert len(sink.results) == len(truth) + 1
     assert stats.counter("sink_errors.broken") == len(truth) + 1
+
+
+def test_given_a_thread_init_when_run_then_every_stage_thread_calls_it_first_and_runs_batch(
+    tmp_path: Path, inspector: Parts
+) -> None:
+    called: list[str] = []
+    policies: dict[str, int] = {}
+
+    def init() -> None:
+        called.append(threading.current_thread().name)
+        apply_to_current_thread("batch")
+        policies[threading.current_thread().name] = os.sched_getscheduler(threading.get_native_id())
+
+    sink = Collect()
+    truth, _stats = run_pipeline(tmp_path, inspector, [sink], count=4, thread_init=init)
+
+    assert len(sink.results) == len(truth) + 1
+    stages = {"stage-source", "stage-preprocess", "stage-infer", "stage-decide"}
+    assert sorted(called) == sorted(stages)
+    if hasattr(os, "SCHED_BATCH"):
+        assert policies == dict.fromkeys(stages, os.SCHED_BATCH)

@@ -241,3 +241,20 @@ def test_saved_file_names_sort_by_time_and_name_the_result() -> None:
     assert path.parent.name == "20250131"
     assert path.name == f"20250131T081502123Z_cam-1_000042_NG_{built.result_id}.png"
     assert overlay_path(path).name == f"20250131T081502123Z_cam-1_000042_NG_{built.result_id}.overlay.jpg"
+
+
+def test_given_a_thread_init_when_started_then_the_writer_thread_calls_it_first(
+    tmp_path: Path, stats: Stats
+) -> None:
+    called: list[str] = []
+    images = ImageSaver(
+        config(),
+        tmp_path / "images",
+        classes=CLASSES,
+        stats=stats,
+        thread_init=lambda: called.append(threading.current_thread().name),
+    )
+    images.start()
+    images.wrap(builder(Verdict.NG))(frame(3), None, None, {})
+    assert images.close()
+    assert called == ["image-writer"]

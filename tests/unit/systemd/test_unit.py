@@ -136,6 +136,35 @@ def test_the_hardening_the_issue_asks_for_is_there() -> None:
     assert set(unit["RestrictAddressFamilies"][0].split()) == {"AF_UNIX", "AF_INET", "AF_INET6"}
 
 
+def syscalls(name: str) -> set[str]:
+    """The system calls a SystemCallFilter= entry names (groups such as ``@system-service`` expanded)."""
+    if not name.startswith("@"):
+        return {name}
+    assert ANALYZE is not None
+    command = [ANALYZE, "syscall-filter", "--no-pager", name]
+    listed = subprocess.run(command, capture_output=True, text=True, timeout=60, check=True)
+    out: set[str] = set()
+    for line in listed.stdout.splitlines()[1:]:  # the first line is the group's own name
+        entry = line.strip()
+        if entry and not entry.startswith("#"):
+            out |= syscalls(entry)
+    return out
+
+
+@needs_analyze
+def test_the_syscall_filter_lets_threads_set_their_scheduling_policy() -> None:
+    # runtime.scheduling: batch has each per-frame thread call sched_setscheduler on itself
+    allowed: set[str] = set()
+    denied: set[str] = set()
+    for value in directives(UNIT.read_text())["SystemCallFilter"]:
+        into = denied if value.startswith("~") else allowed
+        for name in value.removeprefix("~").split():
+            into |= syscalls(name)
+    assert "sched_setscheduler" in allowed
+    assert "sched_setscheduler" not in denied
+    assert "bpf" in denied  # the filter was read: ~@privileged took effect
+
+
 def test_timeouts_leave_room_for_the_daemons_own() -> None:
     # the stop timeout must outlast the drain grace; the systemd watchdog must outlast the engine watchdog
     unit = directives(UNIT.read_text())
