@@ -7,7 +7,7 @@ renders them; the text and the JSON carry the same figures.
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
@@ -205,8 +205,9 @@ def check_targets(modes: Sequence[ModeResult]) -> tuple[TargetCheck, ...]:
     return tuple(checks)
 
 
-def pick_median(rounds: Sequence[ModeResult]) -> ModeResult:
-    """The round with the median fps (the lower middle one of an even count), noting the spread.
+def pick_median(rounds: Sequence[ModeResult], *, by: Literal["fps", "p99"] = "fps") -> ModeResult:
+    """The round with the median fps (``by="p99"``: the median p99 latency, for the fixed-rate mode,
+    whose fps is set), the lower middle one of an even count; the spread is noted.
 
     Rounds of one mode interleave with the other modes', so a burst of other work on the machine hits
     every mode alike; the median round is what the report shows.
@@ -216,12 +217,18 @@ def pick_median(rounds: Sequence[ModeResult]) -> ModeResult:
         raise ValueError(msg)
     if len(rounds) == 1:
         return rounds[0]
-    ordered = sorted(rounds, key=lambda r: -math.inf if math.isnan(r.fps) else r.fps)
+    figure: Callable[[ModeResult], float] = (lambda r: r.latency.p99) if by == "p99" else (lambda r: r.fps)
+    # a missing figure sorts as the worst: no fps is the lowest, no p99 the highest
+    worst = math.inf if by == "p99" else -math.inf
+    ordered = sorted(rounds, key=lambda r: worst if math.isnan(figure(r)) else figure(r))
     chosen = ordered[(len(ordered) - 1) // 2]
     spread = ", ".join("-" if math.isnan(r.fps) else f"{r.fps:.2f}" for r in rounds)
     cpu = tuple(r.own_cpu_ms_per_frame for r in rounds)
     cpu_spread = ", ".join("-" if math.isnan(c) else f"{c:.1f}" for c in cpu)
     note = f"median of {len(rounds)} rounds: fps ({spread}), CPU ms/frame ({cpu_spread})"
+    if by == "p99":
+        p99 = ", ".join("-" if math.isnan(r.latency.p99) else f"{r.latency.p99:.1f}" for r in rounds)
+        note = note.replace("rounds: fps", f"rounds by p99: p99 ms ({p99}), fps", 1)
     return replace(chosen, notes=(*chosen.notes, note), round_cpu_ms=cpu)
 
 

@@ -49,8 +49,8 @@ def add_parser(subparsers: Any) -> None:
         type=int,
         default=1,
         metavar="N",
-        help="run (a), (c), (b) N times interleaved and show each mode's median round: "
-        "steadier figures on a machine shared with other work (default 1)",
+        help="run (a), (c), (b) N times interleaved, then (d) N times, and show each mode's median "
+        "round ((d): by p99): steadier figures on a machine shared with other work (default 1)",
     )
     parser.add_argument(
         "--load",

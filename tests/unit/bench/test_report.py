@@ -144,3 +144,14 @@ def test_given_rounds_whose_cpu_and_fps_medians_differ_when_picked_then_each_med
     # CPU ms per frame of the rounds: 20.0, 50.0, 30.0 -> median 30.0, from another round than the fps
     assert chosen.cpu_ms_per_frame == pytest.approx(30.0)
     assert chosen.own_cpu_ms_per_frame == pytest.approx(50.0)
+
+
+def test_given_fixed_rate_rounds_when_picked_by_p99_then_the_middle_tail_wins_and_each_p99_is_noted() -> None:
+    # the same offered rate each round; one round hit a slow spell of the machine
+    rounds = [mode(LOAD, 150.0, p99=21.0), mode(LOAD, 149.0, p99=96.0), mode(LOAD, 150.0, p99=24.0)]
+    chosen = pick_median(rounds, by="p99")
+    assert chosen.latency.p99 == 24.0
+    assert chosen.notes[-1].startswith("median of 3 rounds by p99: p99 ms (21.0, 96.0, 24.0), fps (")
+    # a round without a p99 counts as the worst
+    missing = [mode(LOAD, 150.0, p99=math.nan), mode(LOAD, 150.0, p99=30.0), mode(LOAD, 150.0, p99=20.0)]
+    assert pick_median(missing, by="p99").latency.p99 == 30.0

@@ -98,6 +98,20 @@ def test_given_a_bench_started_broker_and_a_fixed_rate_when_benched_then_the_rat
     assert "started by the bench" in report["header"]["broker"]
 
 
+def test_given_repeated_rounds_and_a_load_when_benched_then_the_fixed_rate_mode_is_repeated_too(
+    station: Path, tmp_path: Path
+) -> None:
+    report_path = tmp_path / "bench.json"
+    code = bench(station, "--broker", "mosquitto", "--modes", "engine", "--load", "0.02", "--repeat", "2",
+                 "--json", str(report_path))  # fmt: skip
+    assert code == 0
+    report = json.loads(report_path.read_text(encoding="utf-8"))
+    modes = {m["mode"]: m for m in report["modes"]}
+    assert set(modes) == {"engine", "load"}
+    assert modes["load"]["offered_fps"] == pytest.approx(0.02 * modes["engine"]["fps"], rel=0.2)
+    assert any(note.startswith("median of 2 rounds by p99: p99 ms (") for note in modes["load"]["notes"])
+
+
 def test_given_contradictory_options_when_benched_then_each_problem_is_named(
     station: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
