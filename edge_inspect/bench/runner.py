@@ -291,7 +291,8 @@ def _header(ctx: _Context, broker: str, load_at_start: float) -> dict[str, Any]:
         "engine": f"{engine['type']}: {settings}" if settings else engine["type"],
         "engine_settings": engine,
         "threads": f"OpenCV {threads if threads is not None else 'default'} (runtime.opencv_threads), "
-        f"daemon threads {_POLICY_WORDS[config.runtime.scheduling]} (runtime.scheduling)",
+        f"daemon threads {_POLICY_WORDS.get(config.runtime.scheduling, config.runtime.scheduling)} "
+        "(runtime.scheduling)",
         "broker": f"{broker}, MQTT {config.mqtt.protocol}, QoS {config.mqtt.qos}",
         "frames": f"{ctx.frames} per mode, the first {options.warmup} left out (warm-up){rounds}"
         + (f"; long run {options.duration_s:.0f} s" if options.duration_s else ""),

@@ -54,6 +54,7 @@ def test_given_the_nuc_profile_then_openvino_auto_on_gpu_or_cpu_with_the_int8_mo
     assert isinstance(config.engine, AutoEngineConfig)
     assert config.engine.backends == ("openvino",)
     assert config.engine.openvino_devices == ("GPU", "CPU")
+    assert config.runtime.scheduling == "batch"  # OpenVINO may fall back to the CPU the daemon shares
 
 
 @pytest.mark.parametrize(
