@@ -67,3 +67,15 @@ def test_given_an_os_that_refuses_when_applied_then_false_and_one_warning_for_th
     assert len(warnings) == 1
     assert warnings[0]["policy"] == "batch"
     assert "not permitted" in warnings[0]["reason"]
+
+
+def test_given_an_os_without_sched_batch_when_applied_then_false_and_the_warning_says_so(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.delattr(os, "SCHED_BATCH")  # as on macOS or Windows
+    monkeypatch.setattr(sched, "_warned", threading.Event())
+    with capture_logs() as logs:
+        assert apply_to_current_thread("batch") is False
+        assert apply_to_current_thread("default") is True  # nothing asked, nothing to refuse
+
+    assert [e["reason"] for e in logs if e["log_level"] == "warning"] == ["this OS has no SCHED_BATCH"]
