@@ -7,7 +7,6 @@ is counted and never stops the others.
 
 from __future__ import annotations
 
-import os
 import threading
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
@@ -24,7 +23,6 @@ from edge_inspect.decision.rules import Rules
 from edge_inspect.model import ModelPackage, load_package
 from edge_inspect.runtime.inspector import FrameInspector
 from edge_inspect.runtime.pipeline import Pipeline
-from edge_inspect.runtime.sched import apply_to_current_thread
 from edge_inspect.runtime.stats import Stats
 from edge_inspect.sources.replay import ReplaySource
 from edge_inspect.types import InspectionResult, ResultSink, Verdict
@@ -127,22 +125,16 @@ def test_given_a_failing_sink_when_run_then_the_other_sinks_get_every_result(
     assert stats.counter("sink_errors.broken") == len(truth) + 1
 
 
-def test_given_a_thread_init_when_run_then_every_stage_thread_calls_it_first_and_runs_batch(
+def test_given_a_thread_init_when_run_then_each_stage_thread_calls_it_once(
     tmp_path: Path, inspector: Parts
 ) -> None:
     called: list[str] = []
-    policies: dict[str, int] = {}
 
     def init() -> None:
         called.append(threading.current_thread().name)
-        apply_to_current_thread("batch")
-        policies[threading.current_thread().name] = os.sched_getscheduler(threading.get_native_id())
 
     sink = Collect()
     truth, _stats = run_pipeline(tmp_path, inspector, [sink], count=4, thread_init=init)
 
     assert len(sink.results) == len(truth) + 1
-    stages = {"stage-source", "stage-preprocess", "stage-infer", "stage-decide"}
-    assert sorted(called) == sorted(stages)
-    if hasattr(os, "SCHED_BATCH"):
-        assert policies == dict.fromkeys(stages, os.SCHED_BATCH)
+    assert sorted(called) == ["stage-decide", "stage-infer", "stage-preprocess", "stage-source"]
