@@ -29,7 +29,8 @@ from edge_inspect.types import ThreadPolicy
 
 log = structlog.get_logger(__name__)
 
-_warned = threading.Event()
+_warned = threading.Lock()
+"""Taken, never released, by the first warning: stage threads start together, and only one may warn."""
 
 
 def thread_init(policy: ThreadPolicy) -> Callable[[], object]:
@@ -55,6 +56,5 @@ def apply_to_current_thread(policy: ThreadPolicy) -> bool:
 
 
 def _warn(policy: ThreadPolicy, reason: str) -> None:
-    if not _warned.is_set():
-        _warned.set()
+    if _warned.acquire(blocking=False):
         log.warning("runtime.scheduling not applied; threads keep their policy", policy=policy, reason=reason)

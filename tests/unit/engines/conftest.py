@@ -5,7 +5,14 @@ from __future__ import annotations
 import pytest
 
 from edge_inspect.model import ModelPackage, load_package
-from tests.helpers.fragile_model import write_fragile_package
+from tests.helpers.fragile_model import SIZE, write_fragile_package
+from tests.helpers.tiny_model import make_tiny_package
+
+
+@pytest.fixture(scope="module")
+def tiny(tmp_path_factory: pytest.TempPathFactory) -> ModelPackage:
+    """The tiny segmentation package, fp32 only, at the fragile model's size (test_openvino has its own)."""
+    return load_package(make_tiny_package(tmp_path_factory.mktemp("tiny"), size=SIZE, variants=("fp32",)))
 
 
 @pytest.fixture(scope="module")

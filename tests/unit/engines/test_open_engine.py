@@ -12,14 +12,8 @@ from edge_inspect.config.engines import AutoEngineConfig, OpenVINOEngineConfig
 from edge_inspect.engines import open_engine
 from edge_inspect.engines.openvino import OpenVINOEngine
 from edge_inspect.errors import EngineError
-from edge_inspect.model import ModelPackage, load_package
+from edge_inspect.model import ModelPackage
 from edge_inspect.types import Engine
-from tests.helpers.tiny_model import make_tiny_package
-
-
-@pytest.fixture(scope="module")
-def tiny(tmp_path_factory: pytest.TempPathFactory) -> ModelPackage:
-    return load_package(make_tiny_package(tmp_path_factory.mktemp("tiny"), size=32, variants=("fp32",)))
 
 
 @dataclass(frozen=True)

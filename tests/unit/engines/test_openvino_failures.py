@@ -18,17 +18,11 @@ from structlog.testing import capture_logs
 from edge_inspect.config.engines import OpenVINOEngineConfig
 from edge_inspect.engines.openvino import OpenVINOEngine
 from edge_inspect.errors import EngineError
-from edge_inspect.model import ModelPackage, load_package
+from edge_inspect.model import ModelPackage
 from tests.helpers.fragile_model import SIZE, good_frame
 from tests.helpers.tiny_model import (
     expected_logits,
-    make_tiny_package,
 )
-
-
-@pytest.fixture(scope="module")
-def tiny(tmp_path_factory: pytest.TempPathFactory) -> ModelPackage:
-    return load_package(make_tiny_package(tmp_path_factory.mktemp("tiny"), size=SIZE, variants=("fp32",)))
 
 
 def config(**fields: Any) -> OpenVINOEngineConfig:

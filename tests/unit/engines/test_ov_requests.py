@@ -1,7 +1,7 @@
 """OpenVINO's pull path (``OpenVINOEngine.start`` and its request pool), on real compiled models.
 
-The failing request is real: the fragile model of test_openvino_failures fails inside OpenVINO for any
-pixel >= 1.0.
+The failing request is real: the fragile model (tests/helpers/fragile_model.py) fails inside OpenVINO for
+any pixel >= 1.0.
 """
 
 from __future__ import annotations
@@ -19,14 +19,9 @@ from edge_inspect.engines.openvino import OpenVINOEngine
 from edge_inspect.engines.ov_load import load_model
 from edge_inspect.engines.ov_requests import RequestPool
 from edge_inspect.errors import EngineError
-from edge_inspect.model import ModelPackage, load_package
+from edge_inspect.model import ModelPackage
 from tests.helpers.fragile_model import SIZE, good_frame
-from tests.helpers.tiny_model import expected_logits, make_tiny_package
-
-
-@pytest.fixture(scope="module")
-def tiny(tmp_path_factory: pytest.TempPathFactory) -> ModelPackage:
-    return load_package(make_tiny_package(tmp_path_factory.mktemp("tiny"), size=SIZE, variants=("fp32",)))
+from tests.helpers.tiny_model import expected_logits
 
 
 def config(**fields: Any) -> OpenVINOEngineConfig:

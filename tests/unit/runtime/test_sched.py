@@ -57,7 +57,7 @@ def test_given_an_os_that_refuses_when_applied_then_false_and_one_warning_for_th
         raise PermissionError(1, "Operation not permitted")
 
     monkeypatch.setattr(os, "sched_setscheduler", refuse)
-    monkeypatch.setattr(sched, "_warned", threading.Event())
+    monkeypatch.setattr(sched, "_warned", threading.Lock())
     policy: ThreadPolicy = "batch"
     with capture_logs() as logs:
         assert apply_to_current_thread(policy) is False
@@ -73,7 +73,7 @@ def test_given_an_os_without_sched_batch_when_applied_then_false_and_the_warning
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch.delattr(os, "SCHED_BATCH")  # as on macOS or Windows
-    monkeypatch.setattr(sched, "_warned", threading.Event())
+    monkeypatch.setattr(sched, "_warned", threading.Lock())
     with capture_logs() as logs:
         assert apply_to_current_thread("batch") is False
         assert apply_to_current_thread("default") is True  # nothing asked, nothing to refuse
