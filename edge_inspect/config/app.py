@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pydantic import Field, model_validator
 
-from edge_inspect.config.base import StrictModel
+from edge_inspect.config.base import ID_PATTERN, StrictModel
 from edge_inspect.config.decision import DecisionConfig
 from edge_inspect.config.engines import EngineConfig, OpenVINOEngineConfig
 from edge_inspect.config.images import ImagesConfig, images_problems
@@ -21,8 +21,15 @@ from edge_inspect.config.watchdog import WatchdogConfig
 class AppConfig(StrictModel):
     """An inspection station: one camera, one model, one broker."""
 
-    station: str = Field("station-1", pattern=r"^[A-Za-z0-9_.-]+$", description="Station id (topic level).")
-    camera: str = Field("cam-1", pattern=r"^[A-Za-z0-9_.-]+$", description="Camera id (topic level).")
+    station: str = Field(
+        "station-1",
+        max_length=64,
+        pattern=ID_PATTERN,
+        description="Station id (topic level, 1-64 characters).",
+    )
+    camera: str = Field(
+        "cam-1", max_length=64, pattern=ID_PATTERN, description="Camera id (topic level, 1-64 characters)."
+    )
     source: SourceConfig = Field(description="Where frames come from; 'type' selects the plug-in.")
     model: ModelConfig = Field(description="The model package.")
     preprocess: PreprocessConfig = Field(

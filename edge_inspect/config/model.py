@@ -7,13 +7,14 @@ from pathlib import Path
 from pydantic import Field, ValidationInfo, field_validator
 
 from edge_inspect.config.base import StrictModel
-from edge_inspect.config.paths import resolve
+from edge_inspect.config.paths import RELATIVE_TO_FILE, resolve
 
 
 class ModelConfig(StrictModel):
     path: Path = Field(
         description="The model package folder (holds manifest.yaml). Relative paths resolve against the "
-        "config file's folder."
+        "config file's folder.",
+        json_schema_extra=RELATIVE_TO_FILE,
     )
     variant: str | None = Field(
         None,

@@ -5,7 +5,13 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from pydantic import ValidationInfo
+from pydantic import JsonValue, ValidationInfo
+
+RELATIVE_KEY = "x-relative-to"
+RELATIVE_VALUE = "config-file"
+RELATIVE_TO_FILE: dict[str, JsonValue] = {RELATIVE_KEY: RELATIVE_VALUE}
+"""``json_schema_extra`` of a path field whose relative value resolves against the folder of the file
+that sets it (the loader reads the mark from the schema, so the list of such fields lives here alone)."""
 
 
 def resolve(value: str | Path, info: ValidationInfo) -> Path:

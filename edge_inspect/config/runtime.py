@@ -14,7 +14,11 @@ from edge_inspect.types import ThreadPolicy
 class RuntimeConfig(StrictModel):
     queue_size: int = Field(4, ge=1, description="Capacity of each queue between stages, in frames.")
     shutdown_grace_s: float = Field(
-        10.0, gt=0, description="On SIGTERM: time allowed to drain in-flight frames before exiting."
+        10.0,
+        gt=0,
+        le=3600,
+        description="On SIGTERM: time allowed to drain in-flight frames before exiting (at most an hour; "
+        "systemd's TimeoutStopSec must be longer).",
     )
     max_frame_errors_logged: int = Field(
         100, ge=0, description="Log at most this many per-frame errors in full; later ones are counted."

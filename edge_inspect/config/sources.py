@@ -7,7 +7,7 @@ from typing import Annotated, Any, ClassVar, Literal, Union
 from pydantic import Field, ValidationInfo, field_validator, model_validator
 
 from edge_inspect.config.base import StrictModel
-from edge_inspect.config.paths import resolve
+from edge_inspect.config.paths import RELATIVE_TO_FILE, resolve
 
 DropPolicy = Literal["block", "drop_oldest", "drop_newest"]
 
@@ -20,7 +20,8 @@ class ReplaySourceConfig(StrictModel):
     type: Literal["replay"] = Field(description="Selects the file-replay source.")
     path: str = Field(
         description="A folder of images, a glob pattern (e.g. 'data/*.png'), or a video file. "
-        "Relative paths resolve against the config file's folder."
+        "Relative paths resolve against the config file's folder.",
+        json_schema_extra=RELATIVE_TO_FILE,
     )
     fps: float = Field(0.0, ge=0.0, description="Replay rate in frames per second; 0 = as fast as possible.")
     loop: int = Field(1, ge=0, description="Number of passes over the files; 0 = forever.")
@@ -29,6 +30,7 @@ class ReplaySourceConfig(StrictModel):
         description="Ground-truth masks: a folder of masks named like the images (optionally with a "
         "'_label' suffix), 'auto' to detect the DAGM layout (Label/NNNN_label.PNG beside the images), "
         "or null for none.",
+        json_schema_extra=RELATIVE_TO_FILE,
     )
     drop_policy: DropPolicy = Field(
         "block", description="When the pipeline is full: 'block' the source (replay default) or drop frames."

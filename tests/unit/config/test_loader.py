@@ -53,11 +53,11 @@ engine: {type: openvino, precision: f64}
         load_config(path, environ={})
     problems = info.value.problems
     assert (
-        f"{path}: source.fsp: unknown field (check the spelling; see `edge-inspect config-schema`)"
+        f"{path}:2: source.fsp: unknown field (check the spelling; see `edge-inspect config-schema`)"
         in problems
     )
-    assert any(p.startswith(f"{path}: mqtt.port: ") for p in problems)
-    assert any(p.startswith(f"{path}: engine.precision: ") for p in problems)
+    assert any(p.startswith(f"{path}:4: mqtt.port: ") for p in problems)
+    assert any(p.startswith(f"{path}:5: engine.precision: ") for p in problems)
     assert len(problems) == 3
 
 
@@ -66,7 +66,7 @@ def test_given_an_unknown_plugin_type_when_loaded_then_the_error_names_source_ty
     with pytest.raises(ConfigError) as info:
         load_config(path, environ={})
     assert len(info.value.problems) == 1
-    assert info.value.problems[0].startswith(f"{path}: source")
+    assert info.value.problems[0].startswith(f"{path}:1: source")
     assert "gige" in info.value.problems[0]
 
 
@@ -141,5 +141,59 @@ def test_given_a_plugin_section_without_type_when_loaded_then_the_error_names_th
     with pytest.raises(ConfigError) as info:
         load_config(path, environ={})
     assert info.value.problems == [
-        f"{path}: source.type: field required: it selects the plug-in (see `edge-inspect config-schema`)"
+        f"{path}:1: source.type: field required: it selects the plug-in (see `edge-inspect config-schema`)"
     ]
+
+
+def test_given_a_bad_key_in_an_included_file_when_loaded_then_the_include_and_its_line_are_named(
+    tmp_path: Path,
+) -> None:
+    (tmp_path / "devices").mkdir()
+    inc = write(tmp_path, "engine:\n  type: openvino\n  precison: f16\n", "devices/nuc.yaml")
+    path = write(tmp_path, "include: [devices/nuc.yaml]\n" + MINIMAL)
+    with pytest.raises(ConfigError) as info:
+        load_config(path, environ={})
+    assert info.value.problems == [
+        f"{inc}:3: engine.precison: unknown field (check the spelling; see `edge-inspect config-schema`)"
+    ]
+
+
+def test_given_a_bad_value_from_the_environment_or_set_when_loaded_then_that_is_named(tmp_path: Path) -> None:
+    path = write(tmp_path, MINIMAL + "mqtt: {port: 1883}\n")
+    with pytest.raises(ConfigError) as info:
+        load_config(path, environ={"EDGE_INSPECT_MQTT__PORT": "abc"})
+    (problem,) = info.value.problems
+    assert problem.startswith("environment variable EDGE_INSPECT_MQTT__PORT: mqtt.port: ")
+    with pytest.raises(ConfigError) as info:
+        load_config(path, ["mqtt.port=abc"], environ={})
+    (problem,) = info.value.problems
+    assert problem.startswith("--set mqtt.port=abc: mqtt.port: ")
+    assert str(path) not in problem
+
+
+def test_given_relative_paths_in_an_include_when_loaded_then_they_resolve_against_the_include(
+    tmp_path: Path,
+) -> None:
+    (tmp_path / "profiles").mkdir()
+    write(tmp_path, "model: {path: ../packages/m}\nsource: {type: replay, path: imgs}\n", "profiles/p.yaml")
+    path = write(tmp_path, "include: [profiles/p.yaml]\n")
+    config = load_config(path, environ={})
+    assert config.model.path == tmp_path / "packages" / "m"
+    assert isinstance(config.source, ReplaySourceConfig)
+    assert Path(config.source.path) == tmp_path / "profiles" / "imgs"
+    # an override still resolves against the config file's own folder
+    config = load_config(path, ["model.path=here"], environ={})
+    assert config.model.path == tmp_path / "here"
+
+
+@pytest.mark.parametrize(
+    ("yaml_value", "override"), [("5", "mqtt.protocol=5"), ("'3.1.1'", "mqtt.protocol=3.1.1")]
+)
+def test_given_the_protocol_as_a_number_or_string_when_loaded_then_both_are_accepted(
+    tmp_path: Path, yaml_value: str, override: str
+) -> None:
+    config = load_config(write(tmp_path, MINIMAL + f"mqtt: {{protocol: {yaml_value}}}\n"), environ={})
+    assert config.mqtt.protocol == override.split("=")[1]
+    assert (
+        load_config(write(tmp_path, MINIMAL), [override], environ={}).mqtt.protocol == override.split("=")[1]
+    )
