@@ -26,7 +26,7 @@ from edge_inspect import __version__
 from edge_inspect.config import AppConfig
 from edge_inspect.config.decision import DecisionConfig
 from edge_inspect.config.engines import EngineConfig
-from edge_inspect.config.preprocess import Roi
+from edge_inspect.config.preprocess import PreprocessConfig
 from edge_inspect.decision import recipe_hash, resolve_rules, rules_summary
 from edge_inspect.decision.frame import make_finish
 from edge_inspect.decision.rules import Rules
@@ -59,6 +59,8 @@ from edge_inspect.types import (
 log = structlog.get_logger(__name__)
 
 _MASK_NDIM = 2
+EXIT_RESULTS_LOST = 3
+"""Exit status when results were neither acknowledged nor stored durably at exit."""
 
 
 def build_inspector(
@@ -68,13 +70,18 @@ def build_inspector(
     *,
     variant: str | None = None,
     cache_dir: Path | None = None,
-    roi: Roi | None = None,
+    preprocess: PreprocessConfig | None = None,
 ) -> tuple[FrameInspector, Rules]:
     """Preprocessor + engine + decision rules for ``package``: the daemon's inspection path, for reuse."""
     manifest = package.manifest
     rules = resolve_rules(manifest.decision_for(variant), manifest.output, decision)
     engine = open_engine(engine_config, package, variant, cache_dir)
-    preprocessor = Preprocessor(preprocess_input(manifest.input, engine.input_spec.dtype), roi=roi)
+    station = preprocess or PreprocessConfig()
+    preprocessor = Preprocessor(
+        preprocess_input(manifest.input, engine.input_spec.dtype),
+        roi=station.roi,
+        min_input_fraction=station.min_input_fraction,
+    )
     return FrameInspector(
         prepare=preprocessor, engine=engine, finish=make_finish(package.manifest.output, rules)
     ), rules
@@ -155,7 +162,7 @@ class App:
             config.decision,
             variant=config.model.variant,
             cache_dir=cache_dir,
-            roi=config.preprocess.roi,
+            preprocess=config.preprocess,
         )
         self.topics = Topics(config.mqtt.topic_prefix, config.station, config.camera)
         client_id = config.mqtt.client_id or f"edge-inspect-{config.station}-{config.camera}"
@@ -316,7 +323,13 @@ class App:
             variant=self.package.identity(self.config.model.variant).variant,
             source=self.config.source.type,
             engine=self.config.engine.type,
+            outbox=str(self.outbox.path) if self.outbox is not None else "off",
         )
+        if self.outbox is None:
+            log.warning(
+                "durable delivery is off (outbox.enabled: false): results wait for PUBACK in memory only, "
+                "and those unacknowledged at exit are lost (the exit status says so)"
+            )
         if self.metrics is not None:
             self.metrics.start()
         if self.images is not None:
@@ -345,6 +358,7 @@ class App:
             log.warning("saved images left unwritten at shutdown", grace_s=grace)
         self.source.close()  # before the publisher closes, so the camera's last state is published
         acked = self.publisher.flush(max(0.0, deadline - time.monotonic()))
+        lost = self.publisher.in_memory_only()  # neither acknowledged nor in the outbox
         snapshot = self.stats.snapshot()
         self.publisher.publish_stats(snapshot, self._camera_state())
         self.publisher.close(timeout=max(0.5, deadline - time.monotonic()))
@@ -363,6 +377,13 @@ class App:
             self.metrics.close()
         if self.supervisor.fatal_reason is not None:
             log.error("exiting for a fresh start", reason=self.supervisor.fatal_reason)
+        if lost and self.supervisor.exit_code == 0:
+            log.error(
+                "results lost: neither acknowledged by the broker nor stored durably",
+                count=lost,
+                outbox=str(self.outbox.path) if self.outbox is not None else "off (outbox.enabled: false)",
+            )
+            return EXIT_RESULTS_LOST
         return self.supervisor.exit_code
 
 

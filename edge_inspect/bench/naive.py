@@ -83,7 +83,7 @@ def run_naive(
         config.decision,
         variant=config.model.variant,
         cache_dir=config.paths.cache_dir,
-        roi=config.preprocess.roi,
+        preprocess=config.preprocess,
     )
     make_result = ResultBuilder(
         station=config.station,

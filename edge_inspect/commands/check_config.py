@@ -1,4 +1,4 @@
-"""``edge-inspect check-config FILE``: print the resolved config, or every bad field (exit 2)."""
+"""``edge-inspect check-config FILE``: the resolved config, or every problem ``run`` would meet (exit 2)."""
 
 from __future__ import annotations
 
@@ -12,13 +12,23 @@ from edge_inspect.commands.options import add_overrides
 def add_parser(subparsers: Any) -> None:
     parser = subparsers.add_parser("check-config", help="validate a config file and print it resolved")
     parser.add_argument("config", help="YAML config file")
+    parser.add_argument(
+        "--syntax-only",
+        action="store_true",
+        help="check the file and its fields only, not the model package, files, secrets and folders it "
+        "names (for a config written for another machine)",
+    )
     add_overrides(parser, "mqtt.port=1884")
     parser.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    from edge_inspect.config import load_config
+    from edge_inspect.config.loader import load_config_with_origins
+    from edge_inspect.preflight import check
 
-    config = load_config(args.config, args.overrides)
-    print(json.dumps(config.model_dump(mode="json"), indent=2))
+    loaded = load_config_with_origins(args.config, args.overrides)
+    if not args.syntax_only:
+        # as run would: the package and its hashes, the variant, files, secrets and folders
+        check(loaded, for_run=False)
+    print(json.dumps(loaded.config.model_dump(mode="json"), indent=2))
     return 0

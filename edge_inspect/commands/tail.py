@@ -27,6 +27,12 @@ def add_parser(subparsers: Any) -> None:
     parser.add_argument("--config", type=Path, help="a station config: broker, TLS and credentials from it")
     parser.add_argument("--host", help="broker host (default: the config's, else 127.0.0.1)")
     parser.add_argument("--port", type=int, help="broker port (default: the config's, else 1883)")
+    parser.add_argument(
+        "--protocol",
+        choices=("5", "3.1.1"),
+        help="MQTT version (default: the config's mqtt.protocol, else 5); 3.1.1 for brokers that speak "
+        "no MQTT 5 (RabbitMQ 3.x, amqtt)",
+    )
     parser.add_argument("--prefix", help="topic prefix (default: the config's mqtt.topic_prefix)")
     parser.add_argument("--station", default="+", help="station id, or + for all (default)")
     parser.add_argument("--camera", default="+", help="camera id, or + for all (default)")
@@ -175,7 +181,7 @@ def run(args: argparse.Namespace) -> int:
         client.disconnect()
         client.loop_stop()
     if printer.refused is not None:
-        msg = f"the broker at {config.host}:{config.port} refused the connection: {printer.refused}"
+        msg = f"the broker at {config.host}:{config.port}: {printer.refused}"
         raise EdgeInspectError(msg)
     return 0
 
@@ -185,13 +191,25 @@ def _client(config: Any, topics: Sequence[str], printer: Printer) -> Any:
     import paho.mqtt.client as mqtt
     from paho.mqtt.enums import CallbackAPIVersion
 
+    from edge_inspect.publish.attempts import CLOSED_BEFORE_CONNACK, REJECTED, diagnose
     from edge_inspect.publish.tls import tls_setup
+
+    connected = threading.Event()
+
+    def refuse(kind: str, reason: str | None = None) -> None:
+        failure = diagnose(kind, config.protocol, reason)
+        printer.refuse(failure.cause + (f"; {failure.hint}" if failure.hint else ""))
 
     def on_connect(client: mqtt.Client, _u: object, _f: object, reason: Any, _p: object) -> None:
         if reason.is_failure:
-            printer.refuse(str(reason))
+            refuse(REJECTED, str(reason))
         else:
+            connected.set()
             client.subscribe([(topic, 1) for topic in topics])
+
+    def on_disconnect(_c: mqtt.Client, _u: object, _f: object, _reason: Any, _p: object) -> None:
+        if not connected.is_set() and printer.refused is None:
+            refuse(CLOSED_BEFORE_CONNACK)
 
     def on_message(_c: mqtt.Client, _u: object, message: mqtt.MQTTMessage) -> None:
         printer.message(message.topic, bytes(message.payload))
@@ -205,6 +223,7 @@ def _client(config: Any, topics: Sequence[str], printer: Printer) -> Any:
     if config.tls is not None:
         tls_setup(config.tls)(client)
     client.on_connect = on_connect
+    client.on_disconnect = on_disconnect
     client.on_message = on_message
     return client
 
@@ -219,6 +238,7 @@ def _mqtt_config(args: argparse.Namespace) -> Any:
     flags = {
         "host": args.host,
         "port": args.port,
+        "protocol": args.protocol,
         "username": args.username,
         "password_file": args.password_file,
     }

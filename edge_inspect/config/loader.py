@@ -23,6 +23,7 @@ from pydantic import ValidationError
 from edge_inspect.config.app import AppConfig
 from edge_inspect.config.paths import RELATIVE_KEY, RELATIVE_VALUE
 from edge_inspect.config.reading import Origins, check_yaml_text, read_yaml_file
+from edge_inspect.config.runtime import default_state_dir
 from edge_inspect.errors import ConfigError
 
 ENV_PREFIX = "EDGE_INSPECT_"
@@ -294,11 +295,17 @@ def _validate(
     environ: Mapping[str, str] | None,
     origins: Origins,
 ) -> LoadedConfig:
-    merged = _apply_overrides(data, origins, overrides, environ)
+    env = os.environ if environ is None else environ
+    merged = _apply_overrides(data, origins, overrides, env)
     try:
         config = AppConfig.model_validate(merged, context={"base_dir": base_dir})
     except ValidationError as exc:
         raise ConfigError(format_errors(source, exc, merged, origins)) from exc
+    if config.paths.state_dir is None:
+        folder, rule = default_state_dir(env, Path(env.get("HOME") or Path.home()), config.station)
+        paths = config.paths.model_copy(update={"state_dir": folder})
+        config = config.model_copy(update={"paths": paths})
+        origins[("paths", "state_dir")] = f"the default state folder ({rule})"
     return LoadedConfig(config, origins, source)
 
 

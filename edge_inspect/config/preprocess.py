@@ -28,3 +28,12 @@ class PreprocessConfig(StrictModel):
         description="Station region of interest in frame pixels, applied before the model's border crop; "
         "null = the whole frame. Defects outside it are never reported.",
     )
+
+    min_input_fraction: float = Field(
+        0.5,
+        ge=0.0,
+        le=1.0,
+        description="Smallest inspected area (the ROI after the model's border crop) accepted, as a fraction "
+        "of the model's input width and height: a smaller frame is one ERROR result, never padded or "
+        "stretched into a verdict (a 1x1 image mirror-padded to 512x512 is no inspection). 0 = any size.",
+    )

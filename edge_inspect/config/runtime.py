@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Literal
 
@@ -49,7 +50,11 @@ class LoggingConfig(StrictModel):
 
 class PathsConfig(StrictModel):
     state_dir: Path | None = Field(
-        None, description="Absolute folder for durable state (outbox, saved images); null = none."
+        None,
+        description="Absolute folder for durable state (outbox, saved images); null = systemd's "
+        "$STATE_DIRECTORY when set, else $XDG_STATE_HOME/edge-inspect/<station>, else "
+        "~/.local/state/edge-inspect/<station> (resolved when the config is loaded, so check-config shows "
+        "it). Results are durable by default; outbox.enabled: false turns that off.",
     )
     cache_dir: Path | None = Field(
         None, description="Absolute folder for caches (compiled models); null = no cache."
@@ -62,3 +67,19 @@ class PathsConfig(StrictModel):
             msg = "must be an absolute path (the daemon's working directory is '/' under systemd)"
             raise ValueError(msg)
         return value
+
+
+def default_state_dir(environ: Mapping[str, str], home: Path, station: str) -> tuple[Path, str]:
+    """Where durable state goes when ``paths.state_dir`` is not set, and which rule chose it.
+
+    systemd's ``StateDirectory=`` gives the unit its own folder in ``$STATE_DIRECTORY`` (several, colon
+    separated, when the unit names several: the first is ours); elsewhere the XDG base directory rule,
+    one folder per station, so two stations of one user never share an outbox.
+    """
+    systemd = environ.get("STATE_DIRECTORY", "").split(":")[0]
+    if systemd and Path(systemd).is_absolute():
+        return Path(systemd), "$STATE_DIRECTORY"
+    xdg = environ.get("XDG_STATE_HOME", "")
+    if xdg and Path(xdg).is_absolute():
+        return Path(xdg) / "edge-inspect" / station, "$XDG_STATE_HOME"
+    return home / ".local" / "state" / "edge-inspect" / station, "~/.local/state"

@@ -39,6 +39,13 @@ class ReplaySourceConfig(StrictModel):
         (".png", ".bmp", ".tif", ".tiff", ".jpg", ".jpeg"),
         description="File extensions taken from a folder (case-insensitive).",
     )
+    max_pixels: int = Field(
+        64_000_000,
+        ge=1,
+        description="Largest frame replayed, in pixels (width x height), read from the file's header "
+        "before decoding; a larger one is one ERROR result naming this limit. 64 MP holds a 16k-wide "
+        "line-scan frame of 4,000 lines; the daemon needs about 12 bytes per pixel while it inspects one.",
+    )
     cache_in_memory: bool = Field(
         False,
         description="Decode every file once and replay from memory (benchmarks: no disk or decode cost "

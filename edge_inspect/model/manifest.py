@@ -5,6 +5,7 @@ Thresholds and normalisation travel with the model, so every engine gives the sa
 
 from __future__ import annotations
 
+from pathlib import PurePosixPath
 from typing import Any, Final, Literal
 
 from pydantic import Field, model_validator
@@ -119,6 +120,24 @@ class Artifact(StrictModel):
     )
 
 
+def artifact_files(artifact: Artifact) -> list[str]:
+    """Every package file the engine reads for ``artifact``: the main file, and an IR's weights."""
+    files = [artifact.path]
+    if artifact.format == "openvino" and artifact.path.endswith(".xml"):
+        files.append(artifact.path[: -len(".xml")] + ".bin")
+    return files
+
+
+def inside_problem(rel: str) -> str | None:
+    """Why ``rel`` is not a plain relative path inside the package, or None."""
+    path = PurePosixPath(rel)
+    if not rel or path.is_absolute() or rel.startswith(("\\", "/")) or ":" in path.parts[0]:
+        return "must be relative to the package folder"
+    if any(part in ("..", "") for part in rel.split("/")):
+        return "must stay inside the package folder (no '..' or empty parts)"
+    return None
+
+
 class Manifest(StrictModel):
     schema_version: Literal[1] = Field(SCHEMA_VERSION, description="Manifest format version.")
     name: str = Field(description="Model name.")
@@ -145,10 +164,23 @@ class Manifest(StrictModel):
         if self.default_variant not in self.artifacts:
             msg = f"default_variant {self.default_variant!r} is not one of artifacts {sorted(self.artifacts)}"
             raise ValueError(msg)
-        for name, art in self.artifacts.items():
-            if art.path not in self.files:
-                msg = f"artifacts.{name}.path {art.path!r} has no sha256 in files"
+        for rel in self.files:
+            problem = inside_problem(rel)
+            if problem is not None:
+                msg = f"files: {rel!r} {problem}"
                 raise ValueError(msg)
+        for name, art in self.artifacts.items():
+            problem = inside_problem(art.path)
+            if problem is not None:
+                msg = f"artifacts.{name}.path {art.path!r} {problem}"
+                raise ValueError(msg)
+            for rel in artifact_files(art):
+                if rel not in self.files:
+                    msg = (
+                        f"artifacts.{name}: {rel!r} is read by the engine but has no sha256 in files, so a "
+                        "change to it would go unnoticed"
+                    )
+                    raise ValueError(msg)
         return self
 
     def decision_for(self, variant: str | None = None) -> DecisionDefaults:

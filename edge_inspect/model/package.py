@@ -83,6 +83,14 @@ def load_package(root: str | Path, *, verify: bool = True) -> ModelPackage:
     if not root.is_dir():
         raise ModelPackageError(f"{root}: model package folder not found")
     manifest = read_manifest(root)
+    real_root = root.resolve()
+    for rel in manifest.files:
+        resolved = (root / rel).resolve()
+        if not resolved.is_relative_to(real_root):
+            raise ModelPackageError(
+                f"{root / rel}: lies outside the package folder ({resolved}); every file the engine reads "
+                "must be inside the package and hashed"
+            )
     if verify:
         for rel, expected in sorted(manifest.files.items()):
             path = root / rel

@@ -47,7 +47,7 @@ class FramePlan:
 class Preprocessor:
     """``Frame -> Prepared`` for one model input spec and station ROI; plans are cached per frame size."""
 
-    def __init__(self, spec: InputSpec, roi: Roi | None = None) -> None:
+    def __init__(self, spec: InputSpec, roi: Roi | None = None, min_input_fraction: float = 0.0) -> None:
         if (spec.color_order == "gray") != (spec.channels == 1):
             msg = f"input spec: color_order {spec.color_order!r} does not fit channels={spec.channels}"
             raise PreprocessError(msg)
@@ -59,6 +59,7 @@ class Preprocessor:
             raise PreprocessError(msg)
         self.spec = spec
         self._roi = None if roi is None else (roi.x, roi.y, roi.width, roi.height)
+        self._min_fraction = min_input_fraction
         self._input_size = (spec.width, spec.height)
         self._dtype = np.dtype(spec.dtype)
         self._scales = {
@@ -82,6 +83,13 @@ class Preprocessor:
     def _make_plan(self, frame_size: tuple[int, int]) -> FramePlan:
         box = crop_box(frame_size, self._roi, self.spec.crop)
         x, y, crop_w, crop_h = box
+        if crop_w < self.spec.width * self._min_fraction or crop_h < self.spec.height * self._min_fraction:
+            msg = (
+                f"the inspected area is {crop_w}x{crop_h} pixels, less than {self._min_fraction:g} of the "
+                f"model's {self.spec.width}x{self.spec.height} input in width or height "
+                "(preprocess.min_input_fraction): too small to inspect"
+            )
+            raise PreprocessError(msg)
         resize_to = pad_to = None
         if self.spec.fit == "resize":
             work_size = self._input_size

@@ -28,6 +28,7 @@ from paho.mqtt.properties import Properties
 from edge_inspect.config.mqtt import MqttConfig
 from edge_inspect.errors import PublishError
 from edge_inspect.publish.acks import AckTracker, OnAck
+from edge_inspect.publish.attempts import CLOSED_BEFORE_CONNACK, REFUSED, REJECTED, ConnectAttempts
 from edge_inspect.publish.outbox import Outbox
 from edge_inspect.publish.payload import encode, result_payload, stats_payload, status_payload
 from edge_inspect.publish.sender import CountFn, OutboxSender
@@ -105,10 +106,14 @@ class MqttPublisher:
             tls(self.client)
         will = encode(self._status("offline", "connection lost"))
         self.client.will_set(topics.status, will, qos=1, retain=True)
+        self.attempts = ConnectAttempts(config.host, config.port, config.protocol, count=self._count)
         self.client.on_connect = self._on_connect
+        self.client.on_connect_fail = self._on_connect_fail
         self.client.on_disconnect = self._on_disconnect
         self.client.on_publish = self._on_publish
         self._closing = False
+        self._answered = False
+        """The broker answered the current attempt with a refusing CONNACK (already logged)."""
         self.sender = (
             OutboxSender(
                 outbox,
@@ -155,6 +160,10 @@ class MqttPublisher:
         """Results not yet acknowledged: rows in the outbox plus results sent directly."""
         depth = self.outbox.depth() if self.outbox is not None else 0
         return depth + self._acks.pending()
+
+    def in_memory_only(self) -> int:
+        """Results awaiting PUBACK that no outbox holds (outbox off, or the store failing): lost at exit."""
+        return self._acks.pending()
 
     def flush(self, timeout: float) -> bool:
         """Wait until every result is acknowledged; False if ``timeout`` ran out (the rest stays stored)."""
@@ -270,10 +279,10 @@ class MqttPublisher:
     ) -> None:
         self._thread_init()  # the network thread, which paho starts and names itself
         if reason.is_failure:
-            log.error(
-                "broker refused connection", host=self.config.host, port=self.config.port, reason=str(reason)
-            )
+            self._answered = True  # the disconnect that follows belongs to this attempt
+            self.attempts.failed(REJECTED, str(reason))
             return
+        self.attempts.connected()
         self._connected.set()
         log.info(
             "connected to broker",
@@ -286,11 +295,18 @@ class MqttPublisher:
         if self.sender is not None:
             self.sender.wake()
 
+    def _on_connect_fail(self, _client: mqtt.Client, _userdata: object) -> None:
+        if not self._closing:
+            self.attempts.failed(REFUSED)
+
     def _on_disconnect(
         self, _client: mqtt.Client, _userdata: object, _flags: object, reason: Any, _props: object
     ) -> None:
         was = self._connected.is_set()
         self._connected.clear()
+        if not was and not self._closing and not self._answered:
+            self.attempts.failed(CLOSED_BEFORE_CONNACK)
+        self._answered = False
         if was and not self._closing:
             log.warning("disconnected from broker", reason=str(reason), pending=self.pending())
             if self.sender is not None:

@@ -156,6 +156,77 @@ def _check_tiff(data: bytes) -> None:
             raise FrameDecodeError(msg)
 
 
+_JPEG_SOF = frozenset(range(0xC0, 0xD0)) - {0xC4, 0xC8, 0xCC}  # start-of-frame markers (not DHT/JPG/DAC)
+_JPEG_STANDALONE = frozenset({0x01, *range(0xD0, 0xD8)})  # TEM, RSTn: no length field
+_TIFF_WIDTH, _TIFF_HEIGHT = 256, 257
+
+
+def _png_size(data: bytes) -> tuple[int, int]:
+    width, height = struct.unpack_from(">II", data, len(_PNG_SIGNATURE) + 8)  # IHDR comes first
+    return int(width), int(height)
+
+
+def _jpeg_size(data: bytes) -> tuple[int, int] | None:
+    """The frame header's size: walk the marker segments up to the first SOFn."""
+    pos = 2
+    while pos + 4 <= len(data):
+        if data[pos] != 0xFF:
+            return None
+        marker = data[pos + 1]
+        if marker == 0xFF:
+            pos += 1
+            continue
+        if marker in _JPEG_STANDALONE:
+            pos += 2
+            continue
+        (length,) = struct.unpack_from(">H", data, pos + 2)
+        if marker in _JPEG_SOF:
+            height, width = struct.unpack_from(">HH", data, pos + 5)
+            return int(width), int(height)
+        pos += 2 + length
+    return None
+
+
+def _bmp_size(data: bytes) -> tuple[int, int]:
+    (header,) = struct.unpack_from("<I", data, _BMP_HEADER)
+    if header == _BMP_CORE_HEADER:
+        width, height = struct.unpack_from("<HH", data, 18)
+    else:
+        width, height = struct.unpack_from("<ii", data, 18)
+    return abs(int(width)), abs(int(height))
+
+
+def _tiff_size(data: bytes) -> tuple[int, int] | None:
+    order = "<" if data.startswith(_TIFF_LE) else ">"
+    (ifd,) = struct.unpack_from(f"{order}I", data, 4)
+    (count,) = struct.unpack_from(f"{order}H", data, ifd)
+    size: dict[int, int] = {}
+    for i in range(count):
+        entry = ifd + 2 + i * _TIFF_IFD_ENTRY
+        (tag,) = struct.unpack_from(f"{order}H", data, entry)
+        if tag in (_TIFF_WIDTH, _TIFF_HEIGHT):
+            values = _tiff_values(data, order, entry)
+            if values:
+                size[tag] = values[0]
+    if _TIFF_WIDTH in size and _TIFF_HEIGHT in size:
+        return size[_TIFF_WIDTH], size[_TIFF_HEIGHT]
+    return None
+
+
+_SIZE_READERS = {"PNG": _png_size, "JPEG": _jpeg_size, "BMP": _bmp_size, "TIFF": _tiff_size}
+
+
+def image_size(data: bytes) -> tuple[int, int] | None:
+    """``(width, height)`` read from the container's header, without decoding; None when unknown."""
+    kind = sniff_format(data)
+    if kind is None:
+        return None
+    try:
+        return _SIZE_READERS[kind](data)
+    except struct.error:
+        return None
+
+
 _CONTAINER_CHECKS = {"PNG": _check_png, "JPEG": _check_jpeg, "BMP": _check_bmp, "TIFF": _check_tiff}
 
 
@@ -174,11 +245,12 @@ def _normalise_channels(image: ImageArray, name: str) -> ImageArray:
     raise FrameDecodeError(msg)
 
 
-def decode_image(data: bytes, name: str) -> ImageArray:
+def decode_image(data: bytes, name: str, max_pixels: int | None = None) -> ImageArray:
     """Decode a PNG, JPEG, BMP or TIFF file's bytes to an HxW or HxWx3 (BGR) uint8/uint16 array.
 
     ``name`` (the file's path) starts every error message. Raises :class:`FrameDecodeError`, and nothing
-    else, for an empty, truncated, corrupt or unsupported file.
+    else, for an empty, truncated, corrupt or unsupported file, and for one whose header declares more
+    than ``max_pixels`` pixels (checked before decoding: a 1 MB PNG can hold a 32000x32000 frame).
     """
     if not data:
         msg = f"{name}: empty file (0 bytes)"
@@ -197,6 +269,17 @@ def decode_image(data: bytes, name: str) -> ImageArray:
     except struct.error as exc:
         msg = f"{name}: corrupt {kind} header ({exc})"
         raise FrameDecodeError(msg) from None
+    if max_pixels is not None:
+        size = image_size(data)
+        if size is None:
+            msg = f"{name}: the {kind} header gives no image size, so source.max_pixels cannot be checked"
+            raise FrameDecodeError(msg)
+        if size[0] * size[1] > max_pixels:
+            msg = (
+                f"{name}: {size[0]}x{size[1]} = {size[0] * size[1]} pixels, more than source.max_pixels "
+                f"({max_pixels}); not decoded"
+            )
+            raise FrameDecodeError(msg)
     try:
         image = cv2.imdecode(np.frombuffer(data, dtype=np.uint8), cv2.IMREAD_UNCHANGED)
     except cv2.error as exc:
@@ -204,6 +287,9 @@ def decode_image(data: bytes, name: str) -> ImageArray:
         raise FrameDecodeError(msg) from None
     if image is None or image.size == 0:
         msg = f"{name}: corrupt {kind} data: OpenCV could not decode it"
+        raise FrameDecodeError(msg)
+    if max_pixels is not None and image.shape[0] * image.shape[1] > max_pixels:  # a header that lied
+        msg = f"{name}: decoded to {image.shape[1]}x{image.shape[0]}, over source.max_pixels {max_pixels}"
         raise FrameDecodeError(msg)
     if image.dtype not in _SUPPORTED_DTYPES:
         msg = f"{name}: unsupported pixel type {image.dtype} (only 8- and 16-bit unsigned images are read)"

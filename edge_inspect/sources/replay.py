@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import glob
 import itertools
+import os
+import stat
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
@@ -44,30 +46,80 @@ class Decoded:
     error: str | None = None
 
 
-def find_files(pattern: str, extensions: Iterable[str]) -> tuple[list[Path], Path | None]:
+Skipped = list[tuple[Path, str]]
+"""Entries a folder or glob names that are not replayed, with the reason (logged and counted)."""
+
+
+def _entry_kind(path: Path) -> str | None:
+    """Why ``path`` is not a regular image file to replay, or None when it is one."""
+    try:
+        mode = path.stat().st_mode  # follows a link: a link to /dev/zero is a device
+    except FileNotFoundError:
+        return "a broken link" if path.is_symlink() else "gone"
+    except OSError as exc:
+        return f"cannot be read ({exc.strerror or exc})"
+    if stat.S_ISREG(mode):
+        return None
+    if stat.S_ISDIR(mode):
+        return "a folder"
+    return "a device, pipe or socket (refused)"
+
+
+def find_files(
+    pattern: str, extensions: Iterable[str], skipped: Skipped | None = None
+) -> tuple[list[Path], Path | None]:
     """Resolve ``source.path``: (sorted image files, None) for a folder, glob or image file.
 
-    A file without an image extension is taken for a video: ([], path).
+    A file without an image extension is taken for a video: ([], path). Entries with an image extension
+    that are not regular files (a folder named ``y.png``, a link to ``/dev/zero``) are left out and
+    appended to ``skipped`` with the reason; a device named directly is refused.
     """
     path = Path(pattern)
     suffixes = {e.lower() for e in extensions}
+    left_out: Skipped = skipped if skipped is not None else []
     try:
         if path.is_dir():
-            files = sorted(p for p in path.iterdir() if p.is_file() and p.suffix.lower() in suffixes)
-            if not files:
-                msg = f"source.path {path}: the folder has no {'/'.join(sorted(suffixes))} files"
+            candidates = sorted(p for p in path.iterdir() if p.suffix.lower() in suffixes)
+        elif path.exists():
+            kind = _entry_kind(path)
+            if kind is not None:
+                msg = f"source.path {path}: {kind}, not an image or video file"
                 raise SourceError(msg)
-            return files, None
-        if path.is_file():
             return ([path], None) if path.suffix.lower() in suffixes else ([], path)
-        files = sorted(Path(p) for p in glob.glob(pattern, recursive=True) if Path(p).is_file())  # noqa: PTH207
+        else:
+            candidates = sorted(Path(p) for p in glob.glob(pattern, recursive=True))  # noqa: PTH207
     except OSError as exc:
         msg = f"source.path {pattern}: cannot list it: {exc.strerror or exc}"
         raise SourceError(msg) from exc
+    files = []
+    for candidate in candidates:
+        kind = _entry_kind(candidate)
+        if kind is None:
+            files.append(candidate)
+        elif path.is_dir() or kind != "a folder":  # a glob's folders are not files it meant
+            left_out.append((candidate, kind))
     if not files:
-        msg = f"source.path {pattern}: no such folder or file, and it matches no file as a glob"
+        if path.is_dir():
+            msg = f"source.path {path}: the folder has no {'/'.join(sorted(suffixes))} files"
+        else:
+            msg = f"source.path {pattern}: no such folder or file, and it matches no file as a glob"
         raise SourceError(msg)
     return files, None
+
+
+def read_frame_file(path: Path, max_bytes: int) -> bytes:
+    """The bytes of one image file: a regular file (checked on the open descriptor, never blocking on a
+    pipe) of at most ``max_bytes``. Raises OSError or FrameDecodeError naming the file."""
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
+    with os.fdopen(fd, "rb") as handle:
+        info = os.fstat(handle.fileno())
+        if not stat.S_ISREG(info.st_mode):
+            msg = f"{path}: not a regular file (a device, pipe or folder); refused"
+            raise FrameDecodeError(msg)
+        if info.st_size > max_bytes:
+            msg = f"{path}: {info.st_size} bytes, more than {max_bytes} (source.max_pixels allows no more)"
+            raise FrameDecodeError(msg)
+        return handle.read(max_bytes + 1)
 
 
 def mask_finder(ground_truth: str | None, files: list[Path]) -> MaskFinder | None:
@@ -108,10 +160,11 @@ def load_mask(path: Path, shape: tuple[int, ...], masks: MaskFinder | None) -> M
     return mask
 
 
-def decode_file(path: Path, index: int, masks: MaskFinder | None) -> Decoded:
+def decode_file(path: Path, index: int, masks: MaskFinder | None, max_pixels: int | None = None) -> Decoded:
     """Read and decode one file and its mask; any failure becomes ``error`` naming the file."""
+    max_bytes = _MAX_FILE_BYTES if max_pixels is None else max_pixels * _BYTES_PER_PIXEL + _HEADROOM_BYTES
     try:
-        image = decode_image(path.read_bytes(), str(path))
+        image = decode_image(read_frame_file(path, max_bytes), str(path), max_pixels)
         mask = load_mask(path, image.shape, masks)
     except OSError as exc:
         return Decoded(str(path), index, None, error=f"{path}: cannot read: {exc.strerror or exc}")
@@ -163,6 +216,12 @@ class Pacer:
         return True
 
 
+_MAX_FILE_BYTES = 1 << 32
+_BYTES_PER_PIXEL = 8  # 16-bit BGRA stored uncompressed: the largest a pixel can take in a file
+_HEADROOM_BYTES = 1 << 20
+_SKIPPED_LOGGED = 20
+
+
 class ReplaySource:
     """The ``replay`` source: a folder, glob or video file, replayed ``loop`` times at ``fps``."""
 
@@ -177,13 +236,19 @@ class ReplaySource:
         self._cache: list[Decoded] | None = None
         self._opened = False
         self._seq = 0
+        self._skipped = 0
+
+    def stats(self) -> dict[str, float]:
+        """Counters for the stats message and metrics (``source.skipped_files``)."""
+        return {"skipped_files": float(self._skipped)}
 
     def open(self) -> None:
         """Find the files (or open the video); a path that matches nothing is a :class:`SourceError`."""
         self._status.source_state(self._camera, SourceState.STARTING)
         self._stop.clear()
+        skipped: Skipped = []
         try:
-            self._files, self._video = find_files(self._config.path, self._config.extensions)
+            self._files, self._video = find_files(self._config.path, self._config.extensions, skipped)
             if self._video is not None:
                 self._check_video(self._video)
             else:
@@ -191,6 +256,11 @@ class ReplaySource:
         except SourceError as exc:
             self._status.source_state(self._camera, SourceState.OFFLINE, str(exc))
             raise
+        self._skipped = len(skipped)
+        for entry, why in skipped[:_SKIPPED_LOGGED]:
+            log.warning("replay_entry_skipped", path=str(entry), reason=why)
+        if len(skipped) > _SKIPPED_LOGGED:
+            log.warning("replay_entries_skipped", more=len(skipped) - _SKIPPED_LOGGED, total=len(skipped))
         if self._config.cache_in_memory:
             self._cache = list(self._read_pass())
             for item in self._cache:  # one array is replayed every pass: nobody may change it in place
@@ -223,7 +293,7 @@ class ReplaySource:
             for index, path in enumerate(self._files):
                 if self._stop.is_set():
                     return
-                yield decode_file(path, index, self._masks)
+                yield decode_file(path, index, self._masks, self._config.max_pixels)
 
     def frames(self) -> Iterator[Frame]:
         """Yield every file ``loop`` times (0 = forever), paced at ``fps``, until the end or :meth:`stop`."""

@@ -22,8 +22,8 @@ def test_given_a_missing_model_then_the_daemon_refuses_to_start_naming_it(tmp_pa
     missing = tmp_path / "no-such-model"
     proc = run_cli("run", "--config", str(config_for(tmp_path)), "--set", f"model.path={missing}", timeout=60)
 
-    assert proc.returncode == 1
-    assert str(missing) in proc.stderr
+    assert proc.returncode == 2  # a config problem, found before anything starts
+    assert f"--set model.path={missing}: model.path: {missing}: model package folder not found" in proc.stderr
 
 
 def test_given_a_model_file_that_fails_its_hash_then_the_daemon_refuses_to_start_naming_it(
@@ -35,7 +35,8 @@ def test_given_a_model_file_that_fails_its_hash_then_the_daemon_refuses_to_start
 
     proc = run_cli("run", "--config", str(config_for(tmp_path)), "--set", f"model.path={package}", timeout=60)
 
-    assert proc.returncode == 1
+    assert proc.returncode == 2
+    assert ": model.path: " in proc.stderr
     assert "model.bin" in proc.stderr
     assert "sha256" in proc.stderr
 
@@ -66,7 +67,8 @@ def test_given_an_invalid_config_then_every_bad_field_is_named_and_the_exit_stat
         "watchdog.inference_timeout",
         "mqtt.port",
     }
-    assert all(line.startswith(str(config)) for line in lines)
+    # each line names the --set argument that holds the bad value, not the file
+    assert all(line.startswith(f"--set {line.split(': ')[1]}=") for line in lines)
 
 
 def test_given_an_outbox_file_that_is_not_an_outbox_then_the_daemon_refuses_and_keeps_the_file(
