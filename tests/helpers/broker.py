@@ -151,8 +151,10 @@ class Subscriber:
         tls: Callable[[mqtt.Client], None] | None = None,
         username: str | None = None,
         password: str | None = None,
+        protocol: str = "5",
     ) -> None:
         self.port = port
+        self.v5 = protocol == "5"
         self.host = host
         self.topics = [topics] if isinstance(topics, str) else list(topics)
         self.qos = qos
@@ -163,7 +165,8 @@ class Subscriber:
         self.client = mqtt.Client(
             CallbackAPIVersion.VERSION2,
             client_id=client_id or f"test-sub-{uuid.uuid4().hex[:8]}",
-            protocol=mqtt.MQTTv5,
+            protocol=mqtt.MQTTv5 if self.v5 else mqtt.MQTTv311,
+            clean_session=None if self.v5 else not session,
         )
         if tls is not None:
             tls(self.client)
@@ -188,9 +191,12 @@ class Subscriber:
         if self.session:
             props = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]
             props.SessionExpiryInterval = 3600
-        self.client.connect(
-            self.host, self.port, keepalive=10, clean_start=not self.session, properties=props
-        )
+        if self.v5:
+            self.client.connect(
+                self.host, self.port, keepalive=10, clean_start=not self.session, properties=props
+            )
+        else:
+            self.client.connect(self.host, self.port, keepalive=10)
         self.client.loop_start()
         if not self._subscribed.wait(timeout):
             raise TimeoutError("subscriber did not subscribe")

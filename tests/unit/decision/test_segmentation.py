@@ -388,3 +388,46 @@ def test_given_everything_ignored_when_logits_are_decided_then_the_score_is_zero
 
     assert decision.verdict is Verdict.PASS
     assert decision.score == 0.0
+
+
+# ------------------------------------------------------------------------------- many regions, one pass
+
+
+def reference_regions(
+    prob: np.ndarray, threshold: float, min_area: int
+) -> dict[tuple[int, ...], tuple[int, float, float]]:
+    """Each region's (area, max, mean) by its bounding box, found one region at a time (the slow way)."""
+    import cv2
+
+    mask = (prob >= threshold).astype(np.uint8)
+    count, labels, stats, _ = cv2.connectedComponentsWithStats(mask, connectivity=8)
+    found = {}
+    for k in range(1, count):
+        if stats[k, cv2.CC_STAT_AREA] < min_area:
+            continue
+        values = prob[labels == k].astype(np.float64)
+        box = tuple(int(v) for v in stats[k, :4])
+        found[box] = (len(values), float(values.max()), float(values.mean()))
+    return found
+
+
+@settings(max_examples=30, deadline=None)
+@given(seed=st.integers(0, 2**31 - 1), density=st.floats(0.05, 0.6), min_area=st.integers(1, 6))
+def test_given_many_regions_when_decided_then_each_matches_a_region_by_region_reference(
+    seed: int, density: float, min_area: int
+) -> None:
+    rng = np.random.default_rng(seed)
+    prob = np.where(rng.random((96, 128)) < density, rng.uniform(0.5, 1.0, (96, 128)), 0.1).astype(np.float32)
+    decision = decide_segmentation(prob[None], rules(min_area_px=(min_area,), max_defects=10**6))
+    expected = reference_regions(prob, 0.5, min_area)
+    got: dict[tuple[int, ...], tuple[int, float, float]] = {
+        d.bbox: (d.area_px, d.max_score, d.mean_score) for d in decision.defects
+    }
+    assert got.keys() == expected.keys()
+    for box, (area, top, mean) in expected.items():
+        assert got[box][0] == area
+        assert got[box][1] == pytest.approx(top, abs=1e-6)
+        assert got[box][2] == pytest.approx(mean, rel=1e-5)
+    assert decision.masks is not None
+    painted = int(np.count_nonzero(decision.masks))
+    assert painted == sum(area for area, _, _ in expected.values())

@@ -185,3 +185,26 @@ def test_for_an_engine_that_normalises_inside_the_tensor_is_the_frames_own_bytes
     assert preprocess_input(model, "float32") is model
     with pytest.raises(PreprocessError, match="float16"):
         preprocess_input(model, "float16")
+
+
+@pytest.mark.parametrize("shape", [(1, 1), (48, 31), (23, 64)])
+def test_a_frame_much_smaller_than_the_input_is_refused_not_padded(shape: tuple[int, int]) -> None:
+    # Given a 64x48 model and the station's rule that at least half its input must be inspected
+    preprocessor = Preprocessor(spec(fit="tile"), min_input_fraction=0.5)
+    # When a frame smaller than half the input in width or height comes
+    with pytest.raises(PreprocessError) as info:
+        preprocessor(frame(pixels(shape)))
+    # Then it is refused, naming its size and the setting
+    assert f"{shape[1]}x{shape[0]}" in str(info.value)
+    assert "preprocess.min_input_fraction" in str(info.value)
+
+
+def test_a_frame_at_the_minimum_fraction_is_padded_and_inspected() -> None:
+    prepared = Preprocessor(spec(fit="tile"), min_input_fraction=0.5)(frame(pixels((24, 32))))
+    assert prepared.tensor.shape == (1, 1, 48, 64)
+
+
+def test_an_roi_smaller_than_the_minimum_is_refused() -> None:
+    preprocessor = Preprocessor(spec(), roi=Roi(x=0, y=0, width=10, height=48), min_input_fraction=0.5)
+    with pytest.raises(PreprocessError, match="10x48"):
+        preprocessor(frame(pixels((48, 64))))

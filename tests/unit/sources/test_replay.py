@@ -298,3 +298,28 @@ def test_open_source_builds_the_plug_in_named_by_the_config(folder: Path) -> Non
     source = open_source(config, "cam-9", RecordingStatus())
     assert isinstance(source, ReplaySource)
     assert isinstance(source, FrameSource)
+
+
+def test_entries_that_are_not_regular_files_are_skipped_logged_and_counted(folder: Path) -> None:
+    # Given a folder that also holds a folder named like an image and links to a device and to nothing
+    (folder / "y.png").mkdir()
+    (folder / "zero.png").symlink_to("/dev/zero")
+    (folder / "gone.png").symlink_to(folder / "missing.png")
+    source = replay(path=str(folder))
+    # When it is replayed
+    with capture_logs() as logs:
+        frames = all_frames(source)
+    # Then only the three images are frames, and each skipped entry is one warning with its reason
+    assert [Path(f.source.path or "").name for f in frames] == ["0001.png", "0002.png", "0003.png"]
+    skipped = {Path(e["path"]).name: e["reason"] for e in logs if e["event"] == "replay_entry_skipped"}
+    assert skipped == {
+        "y.png": "a folder",
+        "zero.png": "a device, pipe or socket (refused)",
+        "gone.png": "a broken link",
+    }
+    assert source.stats() == {"skipped_files": 3.0}
+
+
+def test_a_device_named_as_the_source_path_is_refused(tmp_path: Path) -> None:
+    with pytest.raises(SourceError, match="a device, pipe or socket"):
+        replay(path="/dev/zero").open()
