@@ -38,6 +38,7 @@ from edge_inspect.preprocess import Preprocessor, preprocess_input
 from edge_inspect.publish.mqtt import MqttPublisher
 from edge_inspect.publish.outbox import open_outbox
 from edge_inspect.publish.tls import connection_security
+from edge_inspect.publish.session import next_session
 from edge_inspect.publish.topics import Topics
 from edge_inspect.runtime.inspector import FrameInspector
 from edge_inspect.runtime.pipeline import Pipeline, ResultFactory
@@ -117,6 +118,7 @@ class ResultBuilder:
             timings_ms=timings,
             error=error if decision is None else None,
             expected=_expected_verdict(frame),
+            frame_size=None if frame.image is None else (int(frame.image.shape[1]), int(frame.image.shape[0])),
         )
 
 
@@ -180,6 +182,7 @@ class App:
             keep_acked_s=config.outbox.keep_acked_s,
             count=self.stats.count,
             thread_init=worker_init,
+            session=next_session(config.paths.state_dir),
         )
         self.cameras = CameraStateTracker(self.publisher)  # remembers camera states for metrics
         self.source = open_source(config.source, config.camera, self.cameras)

@@ -64,7 +64,8 @@ def folders(loaded: LoadedConfig) -> list[Folder]:
     return found
 
 
-def _folder_problem(folder: Folder) -> str | None:
+def _folder_problem(folder: Folder, planned: set[Path]) -> str | None:
+    """What stops ``folder`` from being used; ``planned`` holds the folders made before it."""
     path = folder.path
     if path.is_dir():
         return None if os.access(path, os.W_OK | os.X_OK) else f"{path}: not writable by this user"
@@ -75,6 +76,8 @@ def _folder_problem(folder: Folder) -> str | None:
         usable = ancestor is not None and ancestor.is_dir() and os.access(ancestor, os.W_OK | os.X_OK)
         return None if usable else f"{path}: cannot be made (no writable folder above it)"
     parent = path.parent
+    if parent in planned:
+        return None  # made just before it (images under a state folder that is made first)
     if not parent.is_dir():
         state = "is not a folder" if parent.exists() else "does not exist"
         return (
@@ -155,10 +158,13 @@ def preflight(
     env = os.environ if environ is None else environ
     problems = _model_problems(loaded) + _source_problems(loaded)
     problems += _secret_problems(loaded, env, for_run=for_run)
+    planned: set[Path] = set()
     for folder in folders(loaded):
-        problem = _folder_problem(folder)
+        problem = _folder_problem(folder, planned)
         if problem is not None:
             problems.append(_problem(loaded, folder.field, problem))
+        elif not folder.path.is_dir():
+            planned.add(folder.path)
     return problems
 
 

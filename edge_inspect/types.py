@@ -158,7 +158,10 @@ class InspectionResult:
     timings_ms: Mapping[str, float]
     error: str | None = None
     image_path: str | None = None
-    replayed: bool = False
+    frame_size: tuple[int, int] | None = None
+    """``(width, height)`` of the frame in pixels; None when it had none (a source error)."""
+    resent: bool = False
+    """Sent again from the durable outbox: it may have been delivered before (deduplicate on result_id)."""
     expected: Verdict | None = None
     """Ground-truth verdict of a replayed frame with a mask (any defect pixel -> NG); None otherwise."""
 

@@ -112,6 +112,7 @@ class ConnectAttempts:
             broker=self.address,
             protocol=self.protocol,
             cause=failure.cause,
+            reason=reason,
             hint=failure.hint,
             attempts_since_last_line=attempts,
             failed_attempts=failures,

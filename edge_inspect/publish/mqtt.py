@@ -15,6 +15,7 @@ will when the connection is lost.
 from __future__ import annotations
 
 import functools
+import itertools
 import threading
 from collections.abc import Callable, Mapping
 from typing import Any
@@ -70,6 +71,7 @@ class MqttPublisher:
         count: CountFn | None = None,
         on_ack: Callable[[str], None] | None = None,
         thread_init: Callable[[], object] = lambda: None,
+        session: int = 0,
     ) -> None:
         self.config = config
         self.topics = topics
@@ -104,8 +106,11 @@ class MqttPublisher:
             self.client.username_pw_set(config.username, password)
         if tls is not None:
             tls(self.client)
-        will = encode(self._status("offline", "connection lost"))
-        self.client.will_set(topics.status, will, qos=1, retain=True)
+        self.session = session
+        """This start's number: status messages order by (session, sequence) (publish/payload.py)."""
+        self._connection = 0
+        self._camera_sequence = itertools.count(1)
+        self.client.on_pre_connect = self._on_pre_connect
         self.attempts = ConnectAttempts(config.host, config.port, config.protocol, count=self._count)
         self.client.on_connect = self._on_connect
         self.client.on_connect_fail = self._on_connect_fail
@@ -175,9 +180,8 @@ class MqttPublisher:
         """Publish ``offline`` (retained), wait for it, stop the sender, and disconnect cleanly."""
         self._closing = True
         if self.connected:
-            info = self.client.publish(
-                self.topics.status, encode(self._status("offline", "shutdown")), qos=1, retain=True
-            )
+            offline = self._status("offline", "shutdown", sequence=2 * self._connection + 1)
+            info = self.client.publish(self.topics.status, encode(offline), qos=1, retain=True)
             try:
                 info.wait_for_publish(timeout)
             except (RuntimeError, ValueError) as exc:
@@ -257,7 +261,7 @@ class MqttPublisher:
 
     def source_state(self, camera: str, state: SourceState, reason: str | None = None) -> None:
         """Camera state, retained, on ``{prefix}/{station}/{camera}/camera``."""
-        payload = encode(self._status(state.value, reason, camera=camera))
+        payload = encode(self._status(state.value, reason, camera=camera, sequence=next(self._camera_sequence)))
         self._publish(self.topics.camera_status, payload, qos=1, retain=True)
 
     def publish_stats(self, snapshot: Mapping[str, Any], camera_state: str | None = None) -> None:
@@ -269,8 +273,18 @@ class MqttPublisher:
         )
         self._publish(self.topics.stats, encode(payload), qos=0, retain=True)
 
-    def _status(self, state: str, reason: str | None, camera: str | None = None) -> dict[str, Any]:
-        return status_payload(state, station=self.station, version=self.version, reason=reason, camera=camera)
+    def _status(
+        self, state: str, reason: str | None, camera: str | None = None, sequence: int = 0
+    ) -> dict[str, Any]:
+        return status_payload(
+            state,
+            station=self.station,
+            version=self.version,
+            reason=reason,
+            camera=camera,
+            session=self.session,
+            sequence=sequence,
+        )
 
     # --------------------------------------------------------------------------------------- callbacks
 
@@ -291,9 +305,16 @@ class MqttPublisher:
             session_present=bool(getattr(flags, "session_present", False)),
             pending=self.pending(),
         )
-        self._publish(self.topics.status, encode(self._status("online", None)), qos=1, retain=True)
+        online = self._status("online", None, sequence=2 * self._connection)
+        self._publish(self.topics.status, encode(online), qos=1, retain=True)
         if self.sender is not None:
             self.sender.wake()
+
+    def _on_pre_connect(self, client: mqtt.Client, _userdata: object) -> None:
+        """Before each (re)connection: this connection's last will orders after its own ``online``."""
+        self._connection += 1
+        will = self._status("offline", "connection lost", sequence=2 * self._connection + 1)
+        client.will_set(self.topics.status, encode(will), qos=1, retain=True)
 
     def _on_connect_fail(self, _client: mqtt.Client, _userdata: object) -> None:
         if not self._closing:

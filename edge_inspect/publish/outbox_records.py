@@ -57,15 +57,24 @@ class Limits:
         return None
 
 
+RESENT_KEY = "resent"
+"""The flag a re-sent result carries (result schema 2); schema 1 called it ``replayed``."""
+_V1_RESENT_KEY = "replayed"
+
+
 def replayed_payload(payload: bytes) -> bytes:
-    """The stored JSON with ``"replayed": true``; anything else (not a JSON object) is sent unchanged."""
+    """The stored JSON with ``"resent": true`` (``"replayed": true`` in a schema-1 result an older daemon
+    stored); anything else (not a JSON object) is sent unchanged."""
     try:
         data = json.loads(payload)
     except (UnicodeDecodeError, ValueError):
         return payload
-    if not isinstance(data, dict) or data.get("replayed") is True:
+    if not isinstance(data, dict):
         return payload
-    data["replayed"] = True
+    key = _V1_RESENT_KEY if data.get("schema_version") == 1 else RESENT_KEY
+    if data.get(key) is True:
+        return payload
+    data[key] = True
     try:
         return encode(data)
     except PublishError:

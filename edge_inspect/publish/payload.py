@@ -25,6 +25,12 @@ from edge_inspect.errors import PublishError
 from edge_inspect.types import Decision, Defect, InspectionResult, SourceInfo, SourceState, Verdict
 
 SCHEMA_VERSION = 1
+"""Stats and thumbnail messages."""
+RESULT_SCHEMA_VERSION = 2
+"""Result messages. 2: ``replayed`` became ``resent`` (it never meant "from a replay source"), and the
+frame's ``width`` and ``height`` were added, so boxes can be normalised from the message alone."""
+STATUS_SCHEMA_VERSION = 2
+"""Status messages. 2: ``session`` and ``sequence`` give the order of a station's status messages."""
 SCORE_DIGITS = 4
 MS_DIGITS = 3
 PIXEL_DIGITS = 2
@@ -46,7 +52,7 @@ def result_payload(result: InspectionResult) -> dict[str, Any]:
     _check_consistent(result)
     decision = result.decision
     return {
-        "schema_version": SCHEMA_VERSION,
+        "schema_version": RESULT_SCHEMA_VERSION,
         "result_id": result.result_id,
         "seq": int(result.seq),
         "station": result.station,
@@ -57,6 +63,7 @@ def result_payload(result: InspectionResult) -> dict[str, Any]:
         "score": _score(decision),
         "reasons": list(decision.reasons) if decision is not None else [],
         "source": _source(result.source),
+        "frame": _frame(result.frame_size),
         "model": {
             "name": result.model.name,
             "version": result.model.version,
@@ -68,7 +75,7 @@ def result_payload(result: InspectionResult) -> dict[str, Any]:
         "timings_ms": {stage: _round(ms, MS_DIGITS) for stage, ms in result.timings_ms.items()},
         "error": result.error,
         "image_path": result.image_path,
-        "replayed": bool(result.replayed),
+        "resent": bool(result.resent),
         "expected": None if result.expected is None else Verdict(result.expected).value,
     }
 
@@ -81,11 +88,17 @@ def status_payload(
     reason: str | None = None,
     camera: str | None = None,
     at: float | None = None,
+    session: int = 0,
+    sequence: int = 0,
 ) -> dict[str, Any]:
     """The daemon's state (``camera`` None: online / offline) or a camera's (a ``SourceState`` value).
 
     The daemon's ``offline`` doubles as the MQTT last will, built at connect time: its timestamp is
-    then when the will was registered, not when the connection was lost.
+    then when the will was registered, not when the connection was lost. So order status messages by
+    ``(session, sequence)``, never by timestamp: ``session`` grows with every start of the daemon, and
+    within one, on the daemon's topic, connection ``n`` is ``online`` at ``sequence`` 2n and its last will
+    (or the ``offline`` of a clean stop) at 2n+1: the will of a connection that died orders after that
+    connection's ``online`` and before the next one's.
     """
     allowed = DAEMON_STATES if camera is None else CAMERA_STATES
     if state not in allowed:
@@ -93,11 +106,13 @@ def status_payload(
         msg = f"status state {state!r} is not a state of {whose}; expected one of {list(allowed)}"
         raise PublishError(msg)
     return {
-        "schema_version": SCHEMA_VERSION,
+        "schema_version": STATUS_SCHEMA_VERSION,
         "state": state,
         "station": station,
         "camera": camera,
         "timestamp": iso_timestamp(time.time() if at is None else at, field="at"),
+        "session": _count(session, "session"),
+        "sequence": _count(sequence, "sequence"),
         "version": version,
         "reason": reason,
     }
@@ -207,6 +222,13 @@ def _defect(defect: Defect) -> dict[str, Any]:
         "max_score": _round(defect.max_score, SCORE_DIGITS),
         "mean_score": _round(defect.mean_score, SCORE_DIGITS),
     }
+
+
+def _frame(size: tuple[int, int] | None) -> dict[str, int] | None:
+    """The frame's size in pixels (what bbox and centroid are in); None for a frame without pixels."""
+    if size is None:
+        return None
+    return {"width": _count(size[0], "frame.width"), "height": _count(size[1], "frame.height")}
 
 
 def _score(decision: Decision | None) -> float | None:

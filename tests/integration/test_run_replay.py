@@ -135,8 +135,8 @@ def test_given_an_invalid_config_when_checked_then_every_bad_field_is_named_and_
     proc = run_cli("check-config", str(bad))
     assert proc.returncode == 2
     lines = proc.stderr.strip().splitlines()
-    assert f"{bad}: source.fps: Input should be greater than or equal to 0" in lines
-    assert any(line.startswith(f"{bad}: mqtt.prot: unknown field") for line in lines)
+    assert f"{bad}:1: source.fps: Input should be greater than or equal to 0" in lines
+    assert any(line.startswith(f"{bad}:3: mqtt.prot: unknown field") for line in lines)
 
 
 def test_given_a_valid_config_when_checked_then_the_resolved_config_is_printed() -> None:

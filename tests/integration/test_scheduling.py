@@ -15,8 +15,8 @@ pytestmark = pytest.mark.skipif(not Path("/proc/self/task").is_dir(), reason="Li
 
 CONFIG = ROOT / "config" / "replay.yaml"
 SCHED_OTHER, SCHED_BATCH = 0, 3  # the kernel's numbers, as /proc/<pid>/stat shows them
-PER_FRAME_THREADS = 5
-"""The four stages and the MQTT client's network thread (this config keeps no outbox)."""
+PER_FRAME_THREADS = 6
+"""The four stages, the MQTT client's network thread and the outbox sender (durable by default)."""
 
 
 def thread_policies(pid: int) -> list[tuple[int, int, int]]:

@@ -103,7 +103,7 @@ def test_given_broker_kills_during_a_replay_then_every_result_arrives_at_least_o
         lost=frames - len(ids_by_seq),
         duplicated=len(got) - len({r["result_id"] for r in got}),
         outbox_peak=probe.peak,
-        replayed_received=sum(1 for r in got if r["replayed"]),
+        replayed_received=sum(1 for r in got if r["resent"]),
         faults=kills,
         seconds=round(elapsed, 1),
         extra={

@@ -87,7 +87,7 @@ def test_given_corrupt_files_in_the_replay_then_one_error_each_and_the_counts_ad
         lost=frames - len({r["result_id"] for r in got}),
         duplicated=len(got) - len({r["result_id"] for r in got}),
         outbox_peak=probe.peak,
-        replayed_received=sum(1 for r in got if r["replayed"]),
+        replayed_received=sum(1 for r in got if r["resent"]),
         faults=len(bad) * loops,
         seconds=round(elapsed, 1),
         extra={

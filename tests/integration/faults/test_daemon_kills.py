@@ -86,7 +86,7 @@ def test_given_daemon_kills_during_replays_then_every_committed_result_arrives(t
 
     got = results(sub)
     received = {r["result_id"] for r in got}
-    replayed = {r["result_id"] for r in got if r["replayed"]}
+    replayed = {r["result_id"] for r in got if r["resent"]}
     must_replay = set().union(*waiting_at_kills)
     figures = Figures(
         test="daemon_sigkill_x5",
@@ -96,7 +96,7 @@ def test_given_daemon_kills_during_replays_then_every_committed_result_arrives(t
         lost=len(set(committed) - received),
         duplicated=len(got) - len(received),
         outbox_peak=probe.peak,
-        replayed_received=sum(1 for r in got if r["replayed"]),
+        replayed_received=sum(1 for r in got if r["resent"]),
         faults=len(waiting_at_kills),
         seconds=round(elapsed, 1),
         extra={

@@ -67,6 +67,7 @@ def publisher(
     counts: Counts | None = None,
     keep_acked_s: float = 0.0,
     thread_init: Callable[[], object] = lambda: None,
+    session: int = 0,
     **mqtt: Any,
 ) -> MqttPublisher:
     config = MqttConfig(port=port, reconnect_min_s=0.5, reconnect_max_s=1.0, **mqtt)
@@ -81,6 +82,7 @@ def publisher(
         window=config.max_inflight,
         keep_acked_s=keep_acked_s,
         thread_init=thread_init,
+        session=session,
     )
 
 
@@ -122,6 +124,38 @@ def test_given_no_outbox_when_results_are_handled_then_they_arrive_and_status_go
     assert pub.pending() == 0
 
 
+def test_given_a_lost_connection_when_its_will_arrives_then_it_orders_after_that_online_and_before_the_next(
+    broker: Mosquitto,
+) -> None:
+    # the will is registered at connect time, so its timestamp is older than the online sent just after:
+    # a consumer must be able to order them by (session, sequence) alone
+    with Subscriber(broker.port, "edge-inspect/st1/status") as sub:
+        pub = publisher(broker.port, session=7)
+        pub.start()
+        assert pub.wait_connected(10)
+        assert sub.wait_for(lambda m: len(m) >= 1, timeout=5)
+        sock = pub.client.socket()
+        assert sock is not None
+        sock.close()  # the connection dies without DISCONNECT: the broker sends the will
+        assert sub.wait_for(lambda m: [x.json()["state"] for x in m][-2:] == ["offline", "online"], timeout=15)
+        pub.close()
+        assert sub.wait_for(lambda m: len(m) >= 4, timeout=5)
+        got = [m.json() for m in sub.messages]
+
+    assert [(m["state"], m["reason"]) for m in got] == [
+        ("online", None),
+        ("offline", "connection lost"),
+        ("online", None),
+        ("offline", "shutdown"),
+    ]
+    assert got[1]["timestamp"] <= got[0]["timestamp"]  # why the timestamp cannot order them
+    assert {m["session"] for m in got} == {7}
+    order = [m["sequence"] for m in got]
+    assert order == sorted(order) and len(set(order)) == len(order)
+    newest = max(got[:3], key=lambda m: (m["session"], m["sequence"]))
+    assert newest["state"] == "online"
+
+
 def test_given_an_outbox_when_results_are_handled_then_they_arrive_in_order_and_the_outbox_empties(
     broker: Mosquitto, outbox: Outbox
 ) -> None:
@@ -137,7 +171,7 @@ def test_given_an_outbox_when_results_are_handled_then_they_arrive_in_order_and_
         pub.close()
 
     assert [r["result_id"] for r in got] == [r.result_id for r in sent]
-    assert not any(r["replayed"] for r in got)
+    assert not any(r["resent"] for r in got)
     assert outbox.depth() == 0
     assert counts.values["outbox.acked"] == 300
 
@@ -230,7 +264,7 @@ def test_given_rows_left_by_a_crashed_run_when_started_then_they_are_resent_repl
         pub.close()
 
     assert [r["result_id"] for r in got] == [r.result_id for r in [*left, fresh]]
-    assert [r["replayed"] for r in got] == [True] * 5 + [False]
+    assert [r["resent"] for r in got] == [True] * 5 + [False]
     assert [r["timestamp"] for r in got[:5]] == [json.loads(crashed_payload(r))["timestamp"] for r in left]
     assert pub.sender is not None
     assert pub.sender.replayed == 5

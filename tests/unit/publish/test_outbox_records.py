@@ -8,12 +8,24 @@ from edge_inspect.publish.outbox_records import Limits, replayed_payload
 from edge_inspect.publish.payload import encode
 
 
-def test_given_a_stored_result_when_replayed_then_only_the_flag_changes() -> None:
-    stored = encode({"result_id": "abc", "timestamp": "2025-01-01T00:00:00.000Z", "replayed": False})
+def test_given_a_stored_result_when_resent_then_only_the_flag_changes() -> None:
+    stored = encode(
+        {"schema_version": 2, "result_id": "abc", "timestamp": "2025-01-01T00:00:00.000Z", "resent": False}
+    )
 
     again = json.loads(replayed_payload(stored))
 
-    assert again == {"result_id": "abc", "timestamp": "2025-01-01T00:00:00.000Z", "replayed": True}
+    assert again == {
+        "schema_version": 2,
+        "result_id": "abc",
+        "timestamp": "2025-01-01T00:00:00.000Z",
+        "resent": True,
+    }
+
+
+def test_given_a_schema_1_result_left_by_an_older_daemon_when_resent_then_its_own_flag_is_set() -> None:
+    stored = encode({"schema_version": 1, "result_id": "abc", "replayed": False})
+    assert json.loads(replayed_payload(stored)) == {"schema_version": 1, "result_id": "abc", "replayed": True}
 
 
 def test_given_a_payload_that_is_not_a_json_object_then_it_is_sent_unchanged() -> None:

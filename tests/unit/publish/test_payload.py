@@ -51,6 +51,7 @@ def result(decision: Decision | None, **fields: Any) -> InspectionResult:
         "thresholds": rules_summary(RULES),
         "recipe_hash": recipe_hash(RULES),
         "timings_ms": {"preprocess": 1.23456, "infer": np.float64(7.0001), "decide": 0.1, "total": 9.87654},
+        "frame_size": (64, 64),
         **fields,
     }
     return InspectionResult(**values)
@@ -72,7 +73,8 @@ REPRESENTATIVE = {
     "pass": lambda: result(pass_decision()),
     "ng": lambda: result(ng_decision(), image_path="/var/lib/edge-inspect/images/41.png"),
     "error": lambda: result(None, error="engine output 'logits' holds 3 non-finite values"),
-    "replayed": lambda: result(pass_decision(), replayed=True, expected=Verdict.PASS),
+    "resent": lambda: result(pass_decision(), resent=True, expected=Verdict.PASS),
+    "no pixels": lambda: result(None, error="decode: truncated PNG", frame_size=None),
     "camera": lambda: result(pass_decision(), source=SourceInfo(kind="pylon", device="40012345")),
 }
 
@@ -113,7 +115,8 @@ def test_given_an_ng_result_when_built_then_defects_are_shaped_and_rounded() -> 
 def test_given_a_result_when_built_then_identity_and_time_are_carried() -> None:
     payload = result_payload(result(pass_decision()))
 
-    assert payload["schema_version"] == 1
+    assert payload["schema_version"] == 2
+    assert payload["frame"] == {"width": 64, "height": 64}  # what bbox and centroid are in
     assert (payload["result_id"], payload["seq"], payload["station"], payload["camera"]) == (
         "3f2a9c0d1e",
         41,
@@ -135,7 +138,7 @@ def test_given_a_result_when_built_then_identity_and_time_are_carried() -> None:
     }
     assert payload["error"] is None
     assert payload["image_path"] is None
-    assert payload["replayed"] is False
+    assert payload["resent"] is False
     assert payload["expected"] is None
 
 
@@ -220,11 +223,14 @@ def mutations() -> dict[str, Any]:
         "extra defect field": setting(("defects", 0, "severity"), "high"),
         "extra source field": setting(("source", "extra"), {}),
         "extra model field": setting(("model", "path"), "/models"),
-        "replayed as int": setting(("replayed",), 1),
+        "resent as int": setting(("resent",), 1),
         "NG with an error": setting(("error",), "boom"),
         "ERROR without an error": setting(("verdict",), "ERROR"),
         "short sha256": setting(("model", "sha256"), "abc"),
-        "wrong schema version": setting(("schema_version",), 2),
+        "wrong schema version": setting(("schema_version",), 1),
+        "frame without height": setting(("frame",), {"width": 64}),
+        "frame of zero width": setting(("frame",), {"width": 0, "height": 64}),
+        "the schema-1 name": setting(("replayed",), False),
     }
 
 
@@ -251,14 +257,18 @@ def test_given_a_pass_payload_with_reasons_when_validated_then_the_schema_refuse
 
 
 def test_given_the_daemon_online_when_built_then_the_status_validates() -> None:
-    payload = status_payload("online", station="line-3", version="0.1.0", at=CAPTURED_AT)
+    payload = status_payload(
+        "online", station="line-3", version="0.1.0", at=CAPTURED_AT, session=1741944413589, sequence=2
+    )
 
     assert payload == {
-        "schema_version": 1,
+        "schema_version": 2,
         "state": "online",
         "station": "line-3",
         "camera": None,
         "timestamp": "2025-03-14T09:26:53.589Z",
+        "session": 1741944413589,
+        "sequence": 2,
         "version": "0.1.0",
         "reason": None,
     }
@@ -281,6 +291,14 @@ def test_given_no_time_when_a_status_is_built_then_it_is_stamped_now() -> None:
     assert datetime.fromisoformat(stamp.replace("Z", "+00:00")) >= before
 
 
+@pytest.mark.parametrize("field", ["session", "sequence"])
+def test_given_a_status_without_its_order_when_validated_then_the_schema_refuses_it(field: str) -> None:
+    payload = status_payload("online", station="line-3", at=CAPTURED_AT)
+    del payload[field]
+
+    assert errors("status", payload) != []
+
+
 def test_given_a_camera_state_for_the_daemon_when_built_then_publish_error() -> None:
     with pytest.raises(PublishError, match=r"'reconnecting' is not a state of the daemon"):
         status_payload("reconnecting", station="line-3")
@@ -294,6 +312,9 @@ def test_given_a_camera_state_for_the_daemon_when_built_then_publish_error() -> 
         {"station": "line/3"},
         {"extra": True},
         {"version": None},
+        {"session": -1},
+        {"sequence": 1.5},
+        {"schema_version": 1},
     ],
 )
 def test_given_a_mutated_status_when_validated_then_the_schema_refuses_it(change: dict[str, Any]) -> None:

@@ -51,7 +51,7 @@ class Wire:
 
     def keys(self) -> list[tuple[str, bool]]:
         with self._lock:
-            return [(str(m["result_id"]), bool(m["replayed"])) for _mid, m in self.sent]
+            return [(str(m["result_id"]), bool(m["resent"])) for _mid, m in self.sent]
 
     def mids(self) -> list[int]:
         with self._lock:
@@ -59,7 +59,7 @@ class Wire:
 
 
 def payload(key: str) -> bytes:
-    return json.dumps({"result_id": key, "replayed": False}).encode()
+    return json.dumps({"result_id": key, "resent": False}).encode()
 
 
 @pytest.fixture
@@ -166,7 +166,7 @@ now = [1_700_000_000.0]
 box = Outbox(Path(sys.argv[1]), Limits(1000, 1 << 20, None, "drop_oldest"), clock=lambda: now[0])
 for key, at in (("old", 0.0), ("recent", 100.0), ("last", 103.0)):
     now[0] = 1_700_000_000.0 + at
-    box.put(key, "t", json.dumps({"result_id": key, "replayed": False}).encode())
+    box.put(key, "t", json.dumps({"result_id": key, "resent": False}).encode())
     box.ack([box.peek(0, 1)[0].row_id], keep=True)
 if sys.argv[2] == "close":
     box.close()
