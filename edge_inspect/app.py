@@ -37,8 +37,8 @@ from edge_inspect.model import ModelPackage, load_package
 from edge_inspect.preprocess import Preprocessor, preprocess_input
 from edge_inspect.publish.mqtt import MqttPublisher
 from edge_inspect.publish.outbox import open_outbox
-from edge_inspect.publish.tls import connection_security
 from edge_inspect.publish.session import next_session
+from edge_inspect.publish.tls import connection_security
 from edge_inspect.publish.topics import Topics
 from edge_inspect.runtime.inspector import FrameInspector
 from edge_inspect.runtime.pipeline import Pipeline, ResultFactory
@@ -118,7 +118,9 @@ class ResultBuilder:
             timings_ms=timings,
             error=error if decision is None else None,
             expected=_expected_verdict(frame),
-            frame_size=None if frame.image is None else (int(frame.image.shape[1]), int(frame.image.shape[0])),
+            frame_size=None
+            if frame.image is None
+            else (int(frame.image.shape[1]), int(frame.image.shape[0])),
         )
 
 
@@ -180,6 +182,7 @@ class App:
             window=config.outbox.max_inflight,
             fallback_max_pending=config.outbox.fallback_max_pending,
             keep_acked_s=config.outbox.keep_acked_s,
+            max_resends=config.outbox.max_resends,
             count=self.stats.count,
             thread_init=worker_init,
             session=next_session(config.paths.state_dir),

@@ -75,6 +75,11 @@ def _folder_problem(folder: Folder, planned: set[Path]) -> str | None:
         ancestor = next((p for p in path.parents if p.exists()), None)
         usable = ancestor is not None and ancestor.is_dir() and os.access(ancestor, os.W_OK | os.X_OK)
         return None if usable else f"{path}: cannot be made (no writable folder above it)"
+    return _parent_problem(path, planned)
+
+
+def _parent_problem(path: Path, planned: set[Path]) -> str | None:
+    """Only the last level is made: its parent must exist (or be made just before) and be writable."""
     parent = path.parent
     if parent in planned:
         return None  # made just before it (images under a state folder that is made first)

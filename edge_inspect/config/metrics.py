@@ -26,6 +26,19 @@ class MetricsConfig(StrictModel):
     port: int = Field(
         DEFAULT_PORT, ge=0, le=65535, description="TCP port; 0 = any free port (tests), logged at start."
     )
+    max_connections: int = Field(
+        16,
+        ge=1,
+        le=1024,
+        description="Connections served at once (one thread each); a connection beyond it is closed at "
+        "once and counted. A scraper or probe needs one.",
+    )
+    idle_timeout_s: float = Field(
+        5.0,
+        gt=0,
+        le=300,
+        description="A connection that sends no complete request within this many seconds is closed.",
+    )
     latency_buckets_ms: tuple[float, ...] = Field(
         _DEFAULT_BUCKETS_MS,
         min_length=1,

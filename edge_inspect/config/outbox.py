@@ -59,11 +59,22 @@ class OutboxConfig(StrictModel):
     keep_acked_s: float = Field(
         10.0,
         ge=0,
-        description="Keep a result this long after its PUBACK and send it again (replayed: true) if the "
-        "connection drops meanwhile, or if the daemon itself ends abruptly: a broker that persists "
+        le=86400,
+        description="Keep a result this long after its first PUBACK and send it again (resent: true) if "
+        "the connection drops meanwhile, or if the daemon itself ends abruptly: a broker that persists "
         "periodically (mosquitto's autosave_interval) loses what it acknowledged since its last save when "
-        "it crashes. Set it well above the broker's save interval; 0 = trust every PUBACK. Costs "
-        "duplicates after a lost connection or a crash, never losses.",
+        "it crashes. Set it well above the broker's save interval; 0 = trust every PUBACK. The window "
+        "starts at the first PUBACK and is not restarted by a re-send's, so each outage re-sends about "
+        "(result rate x keep_acked_s) results.",
+    )
+    max_resends: int = Field(
+        1,
+        ge=1,
+        le=10,
+        description="Times one result is sent again after lost connections (within keep_acked_s of its "
+        "first PUBACK), at most once per outage. 1 bounds the duplicates of a run to one per result "
+        "however often the broker drops; raise it for a broker that is often killed again before it "
+        "saves the re-sends.",
     )
     max_inflight: int | None = Field(
         None,

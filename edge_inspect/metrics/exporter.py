@@ -48,7 +48,13 @@ class MetricsExporter:
             StatsCollector(stats, identity, self.probe, self.limits, cameras=cameras, reserved=SINK_FAMILIES)
         )
         self.server = MetricsServer(
-            config.host, config.port, self.registry, alive=self.alive, ready=self.ready
+            config.host,
+            config.port,
+            self.registry,
+            alive=self.alive,
+            ready=self.ready,
+            max_connections=config.max_connections,
+            idle_timeout_s=config.idle_timeout_s,
         )
 
     @property

@@ -3,12 +3,20 @@
 A small threaded ``http.server``: scrapes are rare (every few seconds) and cheap, and the standard
 library keeps the daemon free of a web framework. Requests are not logged (a scrape every 15 s would fill
 the journal); failures to answer are.
+
+Bounded: at most ``max_connections`` are served at once (one thread each); one beyond that is closed at
+once, counted and logged (at most once a minute). A connection that sends no complete request within
+``idle_timeout_s`` is closed, so idle sockets cannot hold threads (each connection serves one request:
+HTTP/1.0, no keep-alive).
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
+import socket
 import threading
+import time
 from collections.abc import Callable
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -24,21 +32,77 @@ from edge_inspect.metrics.health import HealthReport
 log = structlog.get_logger(__name__)
 
 Report = Callable[[], HealthReport]
+_REFUSAL_LOG_EVERY_S = 60.0
+
+
+class _BoundedServer(ThreadingHTTPServer):
+    """A thread per connection, at most ``max_connections`` of them; the rest are closed at once."""
+
+    daemon_threads = True
+    request_queue_size = (
+        128  # the listen backlog (5 by default): a burst must not push scrapes into SYN retries
+    )
+
+    def __init__(
+        self, address: tuple[str, int], handler: type[BaseHTTPRequestHandler], max_connections: int
+    ) -> None:
+        super().__init__(address, handler)
+        self._slots = threading.BoundedSemaphore(max_connections)
+        self.max_connections = max_connections
+        self.refused = 0
+        self._refusal_logged = -_REFUSAL_LOG_EVERY_S
+
+    def process_request(self, request: Any, client_address: Any) -> None:
+        if not self._slots.acquire(blocking=False):
+            self.refused += 1
+            now = time.monotonic()
+            if now - self._refusal_logged >= _REFUSAL_LOG_EVERY_S:
+                self._refusal_logged = now
+                log.warning(
+                    "metrics endpoint busy: connection closed",
+                    max_connections=self.max_connections,
+                    refused_so_far=self.refused,
+                )
+            self.shutdown_request(request)
+            return
+        try:
+            super().process_request(request, client_address)
+        except BaseException:
+            self._slots.release()
+            raise
+
+    def process_request_thread(self, request: Any, client_address: Any) -> None:
+        try:
+            super().process_request_thread(request, client_address)
+        finally:
+            self._slots.release()
+
+    def shutdown_request(self, request: Any) -> None:
+        with contextlib.suppress(OSError):
+            request.shutdown(socket.SHUT_RDWR)
+        request.close()
 
 
 class MetricsServer:
     """Serves until :meth:`close`; ``port`` is the bound port (useful with ``metrics.port: 0``)."""
 
     def __init__(
-        self, host: str, port: int, registry: CollectorRegistry, *, alive: Report, ready: Report
+        self,
+        host: str,
+        port: int,
+        registry: CollectorRegistry,
+        *,
+        alive: Report,
+        ready: Report,
+        max_connections: int = 16,
+        idle_timeout_s: float = 5.0,
     ) -> None:
-        handler = _handler(registry, alive, ready)
+        handler = _handler(registry, alive, ready, idle_timeout_s)
         try:
-            self._server = ThreadingHTTPServer((host, port), handler)
+            self._server = _BoundedServer((host, port), handler, max_connections)
         except OSError as exc:
             msg = f"metrics.host / metrics.port: cannot listen on {host}:{port}: {exc.strerror or exc}"
             raise ConfigError([msg]) from exc
-        self._server.daemon_threads = True
         self._thread: threading.Thread | None = None
 
     @property
@@ -48,6 +112,11 @@ class MetricsServer:
     @property
     def host(self) -> str:
         return str(self._server.server_address[0])
+
+    @property
+    def refused(self) -> int:
+        """Connections closed unanswered because ``max_connections`` were being served."""
+        return self._server.refused
 
     def start(self) -> None:
         self._thread = threading.Thread(target=self._server.serve_forever, name="metrics-http", daemon=True)
@@ -60,9 +129,12 @@ class MetricsServer:
         self._server.server_close()
 
 
-def _handler(registry: CollectorRegistry, alive: Report, ready: Report) -> type[BaseHTTPRequestHandler]:
+def _handler(
+    registry: CollectorRegistry, alive: Report, ready: Report, idle_timeout_s: float
+) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
         server_version = "edge-inspect"
+        timeout = idle_timeout_s  # socket timeout: an idle or slow connection is closed, its thread ends
 
         def do_GET(self) -> None:
             path = self.path.split("?", 1)[0]

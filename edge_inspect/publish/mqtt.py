@@ -29,6 +29,7 @@ from paho.mqtt.properties import Properties
 from edge_inspect.config.mqtt import MqttConfig
 from edge_inspect.errors import PublishError
 from edge_inspect.publish.acks import AckTracker, OnAck
+from edge_inspect.publish.alarm import Alarm
 from edge_inspect.publish.attempts import CLOSED_BEFORE_CONNACK, REFUSED, REJECTED, ConnectAttempts
 from edge_inspect.publish.outbox import Outbox
 from edge_inspect.publish.payload import encode, result_payload, stats_payload, status_payload
@@ -68,6 +69,7 @@ class MqttPublisher:
         window: int | None = None,
         fallback_max_pending: int = 1000,
         keep_acked_s: float = 0.0,
+        max_resends: int = 1,
         count: CountFn | None = None,
         on_ack: Callable[[str], None] | None = None,
         thread_init: Callable[[], object] = lambda: None,
@@ -117,6 +119,7 @@ class MqttPublisher:
         self.client.on_disconnect = self._on_disconnect
         self.client.on_publish = self._on_publish
         self._closing = False
+        self._lost_alarm = Alarm("results_lost")
         self._answered = False
         """The broker answered the current attempt with a refusing CONNACK (already logged)."""
         self.sender = (
@@ -126,6 +129,7 @@ class MqttPublisher:
                 self._connected.is_set,
                 window=self.window,
                 keep_acked_s=keep_acked_s,
+                max_resends=max_resends,
                 on_acked=self._result_acked,
                 count=count,
                 thread_init=thread_init,
@@ -210,6 +214,7 @@ class MqttPublisher:
         stored = self.store.store(key, self.topics.result, payload)
         if stored is Stored.STORED:
             self.sender.wake()
+            self._lost_alarm.clear("results are stored again")
         elif stored is Stored.FAILED:
             self._fallback(key, payload)
 
@@ -219,7 +224,12 @@ class MqttPublisher:
             self._publish_direct(self.topics.result, payload, key)
         else:
             self._count("outbox.lost", 1)
-            log.error("result lost: not stored and too many awaiting PUBACK", result_id=key)
+            # counted exactly; logged at a bounded rate (one line, then one a minute with the count)
+            self._lost_alarm.raise_(
+                "results lost: not stored and too many awaiting PUBACK",
+                result_id=key,
+                fallback_max_pending=self._fallback_max_pending,
+            )
 
     def _publish_result(self, topic: str, payload: bytes) -> int | None:
         """The sender's way out: QoS from config, its ack goes to the sender."""
@@ -261,7 +271,9 @@ class MqttPublisher:
 
     def source_state(self, camera: str, state: SourceState, reason: str | None = None) -> None:
         """Camera state, retained, on ``{prefix}/{station}/{camera}/camera``."""
-        payload = encode(self._status(state.value, reason, camera=camera, sequence=next(self._camera_sequence)))
+        payload = encode(
+            self._status(state.value, reason, camera=camera, sequence=next(self._camera_sequence))
+        )
         self._publish(self.topics.camera_status, payload, qos=1, retain=True)
 
     def publish_stats(self, snapshot: Mapping[str, Any], camera_state: str | None = None) -> None:

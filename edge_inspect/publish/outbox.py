@@ -19,6 +19,13 @@ acknowledged row may be *kept* for a while (``ack(keep=True)``) and sent again i
 within that time (:meth:`Outbox.acked_since`); :meth:`Outbox.purge_acked` deletes it afterwards. Only
 waiting rows count towards depth and bounds.
 
+A full disk (see publish/reserve.py): the outbox keeps a 1 MiB reserve file beside the database and
+frees it when a write fails for lack of space, so what the broker acknowledged can still be settled and a
+restart can still open the file. When even that is not enough at start, the database is opened
+*read-only*: its waiting rows are sent (drained), new results cannot be stored (the publisher sends them
+directly, counted), and the sender calls :meth:`Outbox.recover` every second, which reopens it for
+writing once the disk has room, settles what was acknowledged meanwhile and makes the reserve again.
+
 One connection, used under a lock by the pipeline's deciding thread (``put``) and the sender thread
 (``peek`` / ``ack`` / ``expire``): every operation is a short transaction, so the lock is never held
 for long, and SQLite's own locking never has two writers to arbitrate.
@@ -36,13 +43,18 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+import structlog
+
 from edge_inspect.config.outbox import OutboxConfig
 from edge_inspect.errors import PublishError
 from edge_inspect.publish import outbox_sql as sql
 from edge_inspect.publish.outbox_records import Limits, OutboxEntry, PutResult, entry, leading
 from edge_inspect.publish.outbox_sql import COLUMNS, WAITING, Sync, Transaction
+from edge_inspect.publish.reserve import Reserve, is_disk_full
 
 __all__ = ["Limits", "Outbox", "OutboxEntry", "PutResult", "open_outbox"]
+
+log = structlog.get_logger(__name__)
 
 _BATCH = 256
 
@@ -79,14 +91,20 @@ class Outbox:
             msg = f"outbox {self.path}: {held}; give each station its own paths.state_dir or outbox.path"
             raise PublishError(msg)
         self._lock_fd = held
+        self._sync: Sync = sync
+        self._max_page_count = max_page_count
+        self.reserve = Reserve(self.path.with_name(self.path.name + ".reserve"))
+        self.read_only = False
+        """Opened read-only on a full disk: rows are sent and not settled until :meth:`recover`."""
         try:
-            self._db = sql.connect(self.path, sync, max_page_count)
+            self._db, self.run, unclean = self._open_writable()
         except sqlite3.Error as exc:
-            os.close(self._lock_fd)
-            msg = f"outbox {self.path}: not a usable outbox database: {exc}"
-            raise PublishError(msg) from exc
+            if not is_disk_full(exc, self.path.parent):
+                os.close(self._lock_fd)
+                msg = f"outbox {self.path}: not a usable outbox database: {exc}"
+                raise PublishError(msg) from exc
+            self._db, self.run, unclean = self._open_read_only(exc)
         try:
-            self.run, unclean = sql.next_run(self._db)
             newest = sql.newest_ack(self._db)
             self._rows, self._bytes = sql.waiting_totals(self._db)
         except sqlite3.Error as exc:
@@ -94,12 +112,84 @@ class Outbox:
             os.close(self._lock_fd)
             msg = f"outbox {self.path}: cannot start a run: {exc}"
             raise PublishError(msg) from exc
+        if not self.read_only:
+            self.reserve.ensure()
         self.replay_rows = self._rows
         """Rows left by earlier runs when this one opened: they are re-sent, marked replayed."""
         self.crashed_last_ack = newest if unclean else None
         """When the previous run ended without closing the file (crash, SIGKILL, power loss): the time of
         its last kept acknowledgement. A broker that went down with it (one machine losing power) may
         have lost what it acknowledged just before, so the sender re-sends the kept rows of that window."""
+
+    def _open_writable(self) -> tuple[sqlite3.Connection, int, bool]:
+        """Connect and start a run; on a full disk, free the reserve and try once more."""
+        for attempt in (1, 2):
+            db: sqlite3.Connection | None = None
+            try:
+                db = sql.connect(self.path, self._sync, self._max_page_count)
+                run, unclean = sql.next_run(db)
+                return db, run, unclean
+            except sqlite3.Error as exc:
+                if db is not None:
+                    db.close()
+                if attempt == 2 or not is_disk_full(exc, self.path.parent) or not self.reserve.release():
+                    raise
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def _open_read_only(self, cause: sqlite3.Error) -> tuple[sqlite3.Connection, int, bool]:
+        try:
+            db = sql.connect_read_only(self.path)
+            run = sql.last_run(db) + 1
+        except sqlite3.Error as exc:
+            os.close(self._lock_fd)
+            msg = f"outbox {self.path}: the disk is full ({cause}) and the file cannot be read: {exc}"
+            raise PublishError(msg) from exc
+        self.read_only = True
+        log.error(
+            "ALARM outbox disk full: opened read-only to send what it holds; new results are published "
+            "directly (not durable) until the disk has room",
+            alarm="outbox_read_only",
+            path=str(self.path),
+            error=str(cause),
+        )
+        return db, run, False
+
+    def recover(self) -> bool:
+        """After a full disk: reopen for writing when there is room, and make the reserve again.
+
+        Called by the sender every second; cheap when there is nothing to do. True when the outbox was
+        reopened for writing just now."""
+        if not self.read_only:
+            if not self.reserve.present:
+                self.reserve.ensure()
+            return False
+        with self._lock:
+            try:
+                db, run, _unclean = self._open_writable()
+            except sqlite3.Error:
+                return False
+            self._db.close()
+            self._db, self.run, self.read_only = db, run, False
+            self._rows, self._bytes = sql.waiting_totals(db)
+        self.reserve.ensure()
+        log.warning("outbox writable again: results are stored durably", path=str(self.path))
+        return True
+
+    def _write(self, what: str, work: Callable[[], Any]) -> Any:
+        """Run ``work`` in one transaction (caller holds the lock); on a full disk free the reserve and
+        try once more: settling and deleting rows must not fail for lack of space."""
+        if self.read_only:
+            msg = f"outbox {self.path}: {what}: read-only until the disk has room"
+            raise PublishError(msg)
+        for attempt in (1, 2):
+            try:
+                with self._failing(what), Transaction(self._db):
+                    return work()
+            except PublishError as exc:
+                full = is_disk_full(exc.__cause__ or exc, self.path.parent)
+                if attempt == 2 or not full or not self.reserve.release():
+                    raise
+        raise AssertionError("unreachable")  # pragma: no cover
 
     # ------------------------------------------------------------------------------------------ writes
 
@@ -114,6 +204,10 @@ class Outbox:
             reason = self.limits.over(self._rows + 1, self._bytes + size)
             if reason is not None and self.limits.when_full == "reject_new":
                 return PutResult(False, (), reason)
+            if self.read_only:
+                msg = f"outbox {self.path}: cannot store result {key}: read-only until the disk has room"
+                raise PublishError(msg)
+            # no second try with the reserve: it is kept for settling, which frees the room new rows need
             with self._failing(f"cannot store result {key}"), Transaction(self._db):
                 evicted, freed = self._evict_for(size) if reason is not None else ([], 0)
                 self._db.execute(
@@ -144,7 +238,8 @@ class Outbox:
 
     def ack(self, row_ids: Iterable[int], *, keep: bool = False) -> int:
         """Rows the broker acknowledged: deleted, or with ``keep`` marked acknowledged now (see the module
-        doc; a kept row acknowledged again after a re-send gets the new time, which restarts its window).
+        doc). A kept row acknowledged again after a re-send keeps the time of its first acknowledgement:
+        its window does not restart, so frequent outages cannot keep a row (and its re-sends) alive.
 
         Returns how many were still waiting (an evicted or expired row may be gone). On a full disk this
         fails too (WAL mode writes the change to the log first): PublishError, nothing changed, and the
@@ -153,16 +248,16 @@ class Outbox:
         ids = list(row_ids)
         if not ids:
             return 0
+
+        def settle() -> list[int]:
+            if keep:
+                return sql.mark_acked(self._db, ids, self._clock())
+            lengths = sql.delete_ids(self._db, ids, waiting_only=True)
+            sql.delete_ids(self._db, ids)  # kept rows acknowledged again after a re-send
+            return lengths
+
         with self._lock:
-            with self._failing(f"cannot settle {len(ids)} acknowledged rows"), Transaction(self._db):
-                if keep:
-                    # kept rows acknowledged again after a re-send first, so no row is updated twice
-                    now = self._clock()
-                    sql.mark_acked(self._db, ids, now, kept=True)
-                    lengths = sql.mark_acked(self._db, ids, now)
-                else:
-                    lengths = sql.delete_ids(self._db, ids, waiting_only=True)
-                    sql.delete_ids(self._db, ids)  # kept rows acknowledged again after a re-send
+            lengths = self._write(f"cannot settle {len(ids)} acknowledged rows", settle)
             self._rows -= len(lengths)
             self._bytes -= sum(lengths)
         return len(lengths)
@@ -172,22 +267,40 @@ class Outbox:
         ids = list(row_ids)
         if not ids:
             return 0
+
+        def delete() -> list[int]:
+            lengths = sql.delete_ids(self._db, ids, waiting_only=True)
+            sql.delete_ids(self._db, ids)
+            return lengths
+
         with self._lock:
-            with self._failing(f"cannot delete {len(ids)} rows"), Transaction(self._db):
-                lengths = sql.delete_ids(self._db, ids, waiting_only=True)
-                sql.delete_ids(self._db, ids)
+            lengths = self._write(f"cannot delete {len(ids)} rows", delete)
             self._rows -= len(lengths)
             self._bytes -= sum(lengths)
         return len(lengths)
 
-    def purge_acked(self, older_than_s: float) -> int:
-        """Delete rows acknowledged more than ``older_than_s`` ago; returns how many."""
+    def purge_acked(self, older_than_s: float, *, below_id: int | None = None) -> int:
+        """Delete rows acknowledged more than ``older_than_s`` ago (and, with ``below_id``, only those
+        with a smaller id: rows queued for a re-send stay until sent); returns how many."""
         cutoff = self._clock() - older_than_s
-        with self._lock, self._failing("cannot purge acknowledged rows"), Transaction(self._db):
+        limit = below_id if below_id is not None else sql.MAX_ID
+
+        def purge() -> int:
             cursor = self._db.execute(
-                "DELETE FROM outbox WHERE acked_at IS NOT NULL AND acked_at < ?", (cutoff,)
+                "DELETE FROM outbox WHERE acked_at IS NOT NULL AND acked_at < ? AND id < ?", (cutoff, limit)
             )
             return int(cursor.rowcount)
+
+        with self._lock:
+            if self.read_only:
+                return 0
+            return int(self._write("cannot purge acknowledged rows", purge))
+
+    def kept_ids(self) -> set[int]:
+        """Ids of the acknowledged rows still kept (a few seconds' worth)."""
+        with self._lock, self._failing("cannot read"):
+            rows = self._db.execute("SELECT id FROM outbox WHERE acked_at IS NOT NULL").fetchall()
+        return {int(row[0]) for row in rows}
 
     def expire(self) -> list[str]:
         """Delete waiting rows older than ``max_age_s``; returns their keys (the caller counts and alarms).
@@ -200,6 +313,8 @@ class Outbox:
         cutoff = self._clock() - self.limits.max_age_s
         expired: list[str] = []
         with self._lock:
+            if self.read_only:
+                return []
             freed = 0
             with self._failing("cannot expire old rows"), Transaction(self._db):
                 while True:
@@ -276,9 +391,10 @@ class Outbox:
     def close(self) -> None:
         with self._lock:
             # a checkpoint is housekeeping; the WAL is replayed at the next open anyway
-            with contextlib.suppress(sqlite3.Error):
-                sql.mark_closed(self._db)
-                self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+            if not self.read_only:
+                with contextlib.suppress(sqlite3.Error):
+                    sql.mark_closed(self._db)
+                    self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
             self._db.close()
             with contextlib.suppress(OSError):
                 os.close(self._lock_fd)

@@ -16,6 +16,8 @@ from typing import Any, Literal
 SCHEMA_VERSION = 1
 Sync = Literal["normal", "full"]
 
+MAX_ID = 2**63 - 1
+"""SQLite's largest rowid."""
 WAITING = "acked_at IS NULL"
 """Rows not yet acknowledged: the only ones that count towards depth and bounds."""
 COLUMNS = "id, result_id, topic, payload, stored_at, run"
@@ -62,12 +64,41 @@ def connect(path: Path, sync: Sync, max_page_count: int | None) -> sqlite3.Conne
         if version not in (0, SCHEMA_VERSION):
             msg = f"schema version {version}, this daemon knows {SCHEMA_VERSION}"
             raise sqlite3.DatabaseError(msg)
-        db.executescript(_SCHEMA)
-        db.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
+        if version == 0:  # a new file; an existing one is not written to here (it may be on a full disk)
+            db.executescript(_SCHEMA)
+            db.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
     except sqlite3.Error:
         db.close()
         raise
     return db
+
+
+def connect_read_only(path: Path) -> sqlite3.Connection:
+    """Open the file for reading only (a full disk): through its WAL when SQLite can, else as it is on
+    disk (``immutable``: what a crash left in the WAL is then read at the next writable open)."""
+    last: sqlite3.Error | None = None
+    for query in ("mode=ro", "mode=ro&immutable=1"):
+        uri = f"{Path(path).absolute().as_uri()}?{query}"
+        db = sqlite3.connect(uri, uri=True, check_same_thread=False, timeout=10.0)
+        try:
+            version = db.execute("PRAGMA user_version").fetchone()[0]
+            if version != SCHEMA_VERSION:
+                msg = f"schema version {version}, this daemon knows {SCHEMA_VERSION}"
+                raise sqlite3.DatabaseError(msg)
+            db.execute("SELECT COUNT(*) FROM outbox").fetchone()
+        except sqlite3.Error as exc:
+            db.close()
+            last = exc
+            continue
+        return db
+    assert last is not None
+    raise last
+
+
+def last_run(db: sqlite3.Connection) -> int:
+    """The number of the latest run recorded in the file."""
+    row = db.execute("SELECT value FROM meta WHERE key = 'run'").fetchone()
+    return int(row[0]) if row else 0
 
 
 def lock_exclusively(path: Path) -> int | str:
@@ -92,8 +123,7 @@ def next_run(db: sqlite3.Connection) -> tuple[int, bool]:
     Returns (run, whether the previous run ended without :func:`mark_closed`: a crash, SIGKILL or
     power loss)."""
     with Transaction(db):
-        row = db.execute("SELECT value FROM meta WHERE key = 'run'").fetchone()
-        run = (int(row[0]) if row else 0) + 1
+        run = last_run(db) + 1
         held = db.execute("SELECT value FROM meta WHERE key = 'open'").fetchone()
         db.execute("INSERT OR REPLACE INTO meta (key, value) VALUES ('run', ?)", (run,))
         db.execute("INSERT OR REPLACE INTO meta (key, value) VALUES ('open', 1)")
@@ -135,11 +165,10 @@ def delete_ids(db: sqlite3.Connection, ids: Sequence[int], *, waiting_only: bool
     return _by_ids(db, template, ids)
 
 
-def mark_acked(db: sqlite3.Connection, ids: Sequence[int], now: float, *, kept: bool = False) -> list[int]:
-    """Set ``acked_at`` on the waiting rows (``kept``: on the rows already acknowledged); the payload
+def mark_acked(db: sqlite3.Connection, ids: Sequence[int], now: float) -> list[int]:
+    """Set ``acked_at`` on the waiting rows among ``ids`` (a kept row keeps its first time); the payload
     lengths of those marked."""
-    where = f" AND NOT ({WAITING})" if kept else f" AND {WAITING}"
-    template = "UPDATE outbox SET acked_at = ? WHERE id IN ({marks})" + where  # noqa: S608 (constants and '?' marks)
+    template = f"UPDATE outbox SET acked_at = ? WHERE id IN ({{marks}}) AND {WAITING}"  # noqa: S608 (constants and '?' marks)
     return _by_ids(db, template + " RETURNING LENGTH(payload)", ids, (now,))
 
 

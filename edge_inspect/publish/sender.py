@@ -7,12 +7,17 @@ keeps the few it holds across a reconnect and re-sends them itself (with DUP). R
 run are re-sent with ``replayed: true`` in the payload; their ``result_id`` and timestamp are unchanged.
 
 After a lost connection, rows acknowledged within ``keep_acked_s`` before the loss are sent again
-(``replayed: true``), because a broker killed before its next save has lost them. They are picked the
-moment the loss is seen (not at the reconnect, which may come after the window has passed), old kept rows
-are not purged while re-sends wait, and a re-sent row's acknowledgement restarts its window, so a broker
-killed again right after the reconnect loses none of them either. They go out after the client's own
-re-sends, so a subscriber may see them out of order: results carry ``seq`` and ``timestamp``, and a
-subscriber de-duplicates on ``result_id`` (delivery is at least once).
+(``resent: true``), because a broker killed before its next save has lost them. They are picked the
+moment the loss is seen (not at the reconnect, which may come after the window has passed), and they go
+out after the client's own re-sends, so a subscriber may see them out of order: results carry ``seq`` and
+``timestamp``, and a subscriber de-duplicates on ``result_id`` (delivery is at least once).
+
+Re-sends are bounded, so a broker that drops more often than every ``keep_acked_s`` cannot start a storm:
+a row's window starts at its first PUBACK and a re-send's PUBACK does not restart it; a row is queued at
+most once per outage and at most ``max_resends`` times in a run; and kept rows past their window are
+purged even while re-sends wait (the queued rows themselves stay until sent, so a daemon that dies first
+still finds them). Each outage then re-sends about (result rate x ``keep_acked_s``) rows. At a clean stop
+the kept rows are deleted: the next start would not re-send them.
 
 Threads: ``acked`` runs on the MQTT client's network thread while the client holds its own message lock,
 so it only appends to a list under a lock that the sender never holds while calling the client; the
@@ -56,6 +61,7 @@ class OutboxSender:
         *,
         window: int,
         keep_acked_s: float = 0.0,
+        max_resends: int = 1,
         count: CountFn | None = None,
         mark_replayed: Callable[[bytes], bytes] = replayed_payload,
         clock: Callable[[], float] = time.time,
@@ -72,6 +78,9 @@ class OutboxSender:
         self._connected = connected
         self.window = window
         self.keep_acked_s = keep_acked_s
+        self.max_resends = max_resends
+        self._resends: dict[int, int] = {}
+        """row id -> times queued for a re-send in this run; only kept rows (pruned with them)."""
         self._count: CountFn = count or (lambda _name, _n: None)
         self._mark_replayed = mark_replayed
         self._clock = clock
@@ -118,11 +127,19 @@ class OutboxSender:
         self._thread.start()
 
     def stop(self, timeout: float = 5.0) -> None:
+        """Stop the thread; when it ended cleanly, delete the kept rows (no later start re-sends them)."""
         with self._cv:
             self._stopping = True
             self._cv.notify_all()
         if self._thread is not None:
             self._thread.join(timeout)
+            if self._thread.is_alive():
+                return
+        if self.keep_acked_s > 0 and not self._resend:
+            try:
+                self.outbox.purge_acked(-1.0)
+            except PublishError as exc:
+                log.warning("kept rows not purged at stop", error=str(exc))
 
     def wake(self) -> None:
         """New rows were stored, or the client (re)connected: look at the outbox again."""
@@ -150,6 +167,11 @@ class OutboxSender:
     def inflight(self) -> int:
         with self._cv:
             return self._inflight_n
+
+    def queued_resends(self) -> int:
+        """Rows queued for a re-send and not yet handed to the client."""
+        with self._cv:
+            return len(self._resend)
 
     def wait_idle(self, timeout: float) -> bool:
         """Wait until no row waits and nothing is in flight; False if ``timeout`` ran out."""
@@ -233,10 +255,14 @@ class OutboxSender:
 
     def _housekeeping(self) -> None:
         try:
-            if self.keep_acked_s > 0 and not self._resend:
-                # not while re-sends wait: if the daemon dies before sending them, the next start must
-                # still find them in the file
-                self.outbox.purge_acked(self.keep_acked_s)
+            if self.outbox.recover():
+                self._io_alarm.clear("the outbox is writable again")
+            if self.keep_acked_s > 0:
+                # rows queued for a re-send stay until sent: a daemon that dies first must find them again
+                below = min((entry.row_id for entry in self._resend), default=None)
+                if self.outbox.purge_acked(self.keep_acked_s, below_id=below) and self._resends:
+                    kept = self.outbox.kept_ids()
+                    self._resends = {k: n for k, n in self._resends.items() if k in kept}
             expired = self.outbox.expire()
         except PublishError as exc:
             self._io_alarm.raise_("outbox cannot expire or purge old rows", error=str(exc))
@@ -262,13 +288,20 @@ class OutboxSender:
             return
         queued = {entry.row_id for entry in self._resend}
         queued.update(entry.row_id for entry in self._inflight.values())
-        again = [
-            entry
-            for entry in self.outbox.acked_since(lost_at - self.keep_acked_s)
-            if entry.row_id not in queued
-        ]
-        if again:
-            log.warning(why, rows=len(again))
+        again: list[OutboxEntry] = []
+        spent = 0
+        for entry in self.outbox.acked_since(lost_at - self.keep_acked_s):
+            if entry.row_id in queued:
+                continue  # once per outage
+            if self._resends.get(entry.row_id, 0) >= self.max_resends:
+                spent += 1
+                continue
+            self._resends[entry.row_id] = self._resends.get(entry.row_id, 0) + 1
+            again.append(entry)
+        if spent:
+            self._count("outbox.resends_spent", spent)
+        if again or spent:
+            log.warning(why, rows=len(again), already_resent=spent, max_resends=self.max_resends)
             self._resend.extend(again)
 
     def _send_more(self) -> None:

@@ -46,8 +46,8 @@ def _previous(path: Path) -> int:
 
 def _write(path: Path, session: int) -> None:
     tmp = path.with_name(f".{FILE_NAME}.tmp")
-    with open(tmp, "w", encoding="ascii") as handle:
+    with tmp.open("w", encoding="ascii") as handle:
         handle.write(f"{session}\n")
         handle.flush()
         os.fsync(handle.fileno())
-    os.replace(tmp, path)
+    tmp.replace(path)

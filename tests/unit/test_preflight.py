@@ -10,7 +10,7 @@ import pytest
 
 from edge_inspect.config.loader import load_config_with_origins
 from edge_inspect.errors import ConfigError
-from edge_inspect.preflight import check, folders, prepare_folders, preflight
+from edge_inspect.preflight import check, folders, preflight, prepare_folders
 from tests.helpers.daemon import ROOT, run_cli
 
 CONFIG = ROOT / "config" / "replay.yaml"
@@ -63,7 +63,8 @@ def test_given_a_config_for_another_machine_when_checked_syntax_only_then_it_pas
     full = check_config("--set", "model.path=/opt/elsewhere/model")
 
     assert proc.returncode == 0, proc.stderr
-    assert full.returncode == 2 and "model.path" in full.stderr
+    assert full.returncode == 2
+    assert "model.path" in full.stderr
 
 
 def test_given_a_cache_folder_two_levels_deep_when_checked_then_it_is_refused_and_nothing_made(
@@ -76,7 +77,8 @@ def test_given_a_cache_folder_two_levels_deep_when_checked_then_it_is_refused_an
     with pytest.raises(ConfigError, match=r"paths\.cache_dir: .*only the last level is made"):
         check(loaded)
 
-    assert len(found) == 1 and found[0].startswith(f"--set paths.cache_dir={target}: paths.cache_dir: ")
+    assert len(found) == 1
+    assert found[0].startswith(f"--set paths.cache_dir={target}: paths.cache_dir: ")
     assert not (tmp_path / "missing").exists()
 
 
@@ -104,12 +106,15 @@ def test_given_the_default_state_folder_when_prepared_then_its_missing_parents_a
     monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "xdg" / "state"))
     loaded = load_config_with_origins(CONFIG)
     [state] = [f for f in folders(loaded) if f.field == "paths.state_dir"]
-    assert state.defaulted and state.path == tmp_path / "xdg" / "state" / "edge-inspect" / "replay-1"
+    assert state.defaulted
+    assert state.path == tmp_path / "xdg" / "state" / "edge-inspect" / "replay-1"
 
     check(loaded)
     made = prepare_folders(loaded)
 
-    assert made[0] == tmp_path / "xdg" and made[-1] == state.path and state.path.is_dir()
+    assert made[0] == tmp_path / "xdg"
+    assert made[-1] == state.path
+    assert state.path.is_dir()
 
 
 def test_given_a_state_path_that_is_a_file_when_checked_then_it_is_refused(tmp_path: Path) -> None:

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from structlog.testing import capture_logs
 
 from edge_inspect.config.mqtt import MqttConfig
 from edge_inspect.publish.mqtt import MqttPublisher
@@ -67,6 +68,7 @@ def publisher(
     counts: Counts | None = None,
     keep_acked_s: float = 0.0,
     thread_init: Callable[[], object] = lambda: None,
+    *,
     session: int = 0,
     **mqtt: Any,
 ) -> MqttPublisher:
@@ -137,7 +139,9 @@ def test_given_a_lost_connection_when_its_will_arrives_then_it_orders_after_that
         sock = pub.client.socket()
         assert sock is not None
         sock.close()  # the connection dies without DISCONNECT: the broker sends the will
-        assert sub.wait_for(lambda m: [x.json()["state"] for x in m][-2:] == ["offline", "online"], timeout=15)
+        assert sub.wait_for(
+            lambda m: [x.json()["state"] for x in m][-2:] == ["offline", "online"], timeout=15
+        )
         pub.close()
         assert sub.wait_for(lambda m: len(m) >= 4, timeout=5)
         got = [m.json() for m in sub.messages]
@@ -151,7 +155,8 @@ def test_given_a_lost_connection_when_its_will_arrives_then_it_orders_after_that
     assert got[1]["timestamp"] <= got[0]["timestamp"]  # why the timestamp cannot order them
     assert {m["session"] for m in got} == {7}
     order = [m["sequence"] for m in got]
-    assert order == sorted(order) and len(set(order)) == len(order)
+    assert order == sorted(order)
+    assert len(set(order)) == len(order)
     newest = max(got[:3], key=lambda m: (m["session"], m["sequence"]))
     assert newest["state"] == "online"
 
@@ -355,14 +360,18 @@ def test_given_a_full_disk_and_no_broker_when_results_come_then_the_ones_beyond_
         count=counts,
         fallback_max_pending=5,
     )
-    for i in range(100):
-        pub.handle(make_result(i))
+    with capture_logs() as logs:
+        for i in range(100):
+            pub.handle(make_result(i))
 
     stored = box.depth()
     failed = counts.values["outbox.store_failed"]
     assert stored + failed == 100
     assert failed > 5
     assert counts.values["outbox.lost"] == failed - 5  # five wait in memory for the broker
+    # counted one by one, logged once (then once a minute with the count), not a line per result
+    lost_lines = [e for e in logs if "results lost" in e["event"]]
+    assert len(lost_lines) == 1
     assert pub.store is not None
     assert pub.store.store_alarm.active
     box.close()

@@ -8,6 +8,7 @@ cue (the fault tests in ``tests/integration/faults`` do it with a real mosquitto
 
 from __future__ import annotations
 
+import functools
 import json
 import signal
 import subprocess
@@ -99,6 +100,10 @@ def send_and_ack(box: Outbox, sender: OutboxSender, wire: Wire, keys: str) -> No
     assert wait_until(lambda: box.depth() == 0 and sender.inflight() == 0, WAIT_S, POLL_S)
 
 
+def sent_count_is(wire: Wire, n: int) -> bool:
+    return len(wire.sent) == n
+
+
 def drop_connection(sender: OutboxSender, wire: Wire) -> None:
     wire.up = False
     sender.connection_lost()
@@ -123,24 +128,89 @@ def test_given_an_outage_longer_than_the_keep_window_when_reconnected_then_rows_
     assert wire.keys()[2:] == [("a", True), ("b", True)]
 
 
-def test_given_a_resent_row_acknowledged_again_when_the_connection_drops_again_then_it_is_resent_again(
+def test_given_a_resent_row_acknowledged_again_when_its_first_window_has_passed_then_it_is_not_resent_again(
+    box: Outbox, wire: Wire, clock: ManualClock
+) -> None:
+    # the window runs from the first PUBACK: a re-send's PUBACK does not restart it (no chaining)
+    sender = OutboxSender(
+        box, wire.publish, wire.connected, window=8, keep_acked_s=KEEP_S, max_resends=5, clock=clock
+    )
+    sender.start()
+    try:
+        send_and_ack(box, sender, wire, "a")
+        clock.now += 1
+        drop_connection(sender, wire)
+        reconnect(sender, wire)
+        assert wait_until(lambda: len(wire.sent) == 2, WAIT_S, POLL_S)
+        clock.now += KEEP_S  # the re-send is acknowledged after the first window has ended
+        sender.acked(wire.mids()[-1])
+        assert wait_until(lambda: sender.inflight() == 0, WAIT_S, POLL_S)
+
+        drop_connection(sender, wire)
+        reconnect(sender, wire)
+        time.sleep(0.3)
+    finally:
+        sender.stop()
+
+    assert wire.keys() == [("a", False), ("a", True)]
+
+
+@pytest.mark.parametrize("max_resends", [1, 3])
+def test_given_outages_more_often_than_the_keep_window_then_a_row_is_resent_at_most_max_resends_times(
+    box: Outbox, wire: Wire, clock: ManualClock, max_resends: int
+) -> None:
+    sender = OutboxSender(
+        box, wire.publish, wire.connected, window=8, keep_acked_s=KEEP_S, max_resends=max_resends, clock=clock
+    )
+    sender.start()
+    try:
+        send_and_ack(box, sender, wire, "a")
+        for outage in range(4):  # four outages within the row's window, each re-send acknowledged
+            clock.now += 0.5
+            drop_connection(sender, wire)
+            drop_connection(sender, wire)  # seen twice (paho and a watchdog): still one outage's re-send
+            reconnect(sender, wire)
+            expected = 1 + min(outage + 1, max_resends)
+            assert wait_until(functools.partial(sent_count_is, wire, expected), WAIT_S, POLL_S)
+            time.sleep(0.1)
+            for mid in wire.mids()[1:]:
+                sender.acked(mid)
+            assert wait_until(lambda: sender.inflight() == 0, WAIT_S, POLL_S)
+        time.sleep(0.3)
+    finally:
+        sender.stop()
+
+    assert wire.keys() == [("a", False)] + [("a", True)] * max_resends
+
+
+def test_given_resends_waiting_when_housekeeping_runs_then_rows_past_their_window_are_purged_all_the_same(
     box: Outbox, sender: OutboxSender, wire: Wire, clock: ManualClock
 ) -> None:
-    send_and_ack(box, sender, wire, "a")
-    clock.now += 1
-    drop_connection(sender, wire)
-    reconnect(sender, wire)
-    assert wait_until(lambda: len(wire.sent) == 2, WAIT_S, POLL_S)
-    clock.now += 2 * KEEP_S  # the re-send is acknowledged long after the first PUBACK
-    sender.acked(wire.mids()[-1])
-    assert wait_until(lambda: sender.inflight() == 0, WAIT_S, POLL_S)
-    clock.now += 1
+    send_and_ack(box, sender, wire, "ab")
+    clock.now += 3 * KEEP_S
+    send_and_ack(box, sender, wire, "c")
+    drop_connection(sender, wire)  # "c" is queued for a re-send; the broker stays down
+    assert wait_until(lambda: sender.queued_resends() == 1, WAIT_S, POLL_S)
 
-    drop_connection(sender, wire)  # the restarted broker dies again before its next save
-    reconnect(sender, wire)
+    clock.now += 3 * KEEP_S
+    time.sleep(1.5)  # housekeeping: "a" and "b" go, "c" (queued) stays until sent
 
-    assert wait_until(lambda: len(wire.sent) == 3, WAIT_S, POLL_S)
-    assert wire.keys() == [("a", False), ("a", True), ("a", True)]
+    assert box.kept_ids() == {3}
+    reconnect(sender, wire)
+    assert wait_until(lambda: len(wire.sent) == 4, WAIT_S, POLL_S)
+    assert wire.keys()[-1] == ("c", True)
+
+
+def test_given_kept_rows_when_the_sender_stops_cleanly_then_they_are_deleted(
+    box: Outbox, sender: OutboxSender, wire: Wire
+) -> None:
+    send_and_ack(box, sender, wire, "abc")
+    assert len(box.kept_ids()) == 3
+
+    sender.stop()
+
+    assert box.kept_ids() == set()
+    assert box.depth() == 0
 
 
 def test_given_rows_acked_outside_the_window_when_the_connection_drops_then_only_recent_ones_are_resent(
