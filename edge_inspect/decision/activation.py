@@ -81,7 +81,8 @@ def sigmoid(x: FloatArray) -> FloatArray:
     Absolute error stays below 1e-7 (what a threshold cares about), and it runs about ten times faster
     than the two-branch ``exp`` form on a 512x512 map.
     """
-    out: FloatArray = np.tanh(x * np.float32(0.5))
+    out: FloatArray = np.multiply(x, np.float32(0.5), dtype=np.float32)
+    np.tanh(out, out=out)  # in place: one array of the input's size, not three (large tiled frames)
     out *= np.float32(0.5)
     out += np.float32(0.5)
     return out

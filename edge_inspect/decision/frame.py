@@ -1,6 +1,7 @@
 """One frame's raw engine output -> its decision: the ``finish`` step of the inspection path.
 
-Raw tile outputs go through the manifest's activation, are stitched back into frame pixels and decided.
+Raw tile outputs go through the manifest's activation, are stitched back into frame pixels (a frame
+larger than ``DECISION_MAX_PIXELS`` onto a map scaled down to that size) and decided.
 A sigmoid segmentation model whose frame went through whole (one tile, no crop or resize) skips the
 first two steps: its logits are decided directly (see :mod:`edge_inspect.decision.segmentation`), which
 is the same decision without an activation pass over every pixel.
@@ -15,7 +16,7 @@ from edge_inspect.decision.classification import decide_score
 from edge_inspect.decision.rules import Rules
 from edge_inspect.decision.segmentation import decide_segmentation
 from edge_inspect.model.manifest import OutputSpec
-from edge_inspect.preprocess.stitch import is_identity, stitch
+from edge_inspect.preprocess.stitch import is_identity, stitch_bounded
 from edge_inspect.types import Decision, FloatArray, Prepared
 
 _TILES_NDIM = 4
@@ -38,6 +39,9 @@ def make_finish(output: OutputSpec, rules: Rules) -> Finish:
         ):
             logits, maxima = logit_maxima(outputs, output)
             return decide_segmentation(logits, rules, logits=True, maxima=maxima)
-        return decide_segmentation(stitch(to_probabilities(outputs, output), prepared.geometry), rules)
+        probs, scale = stitch_bounded(
+            outputs, prepared.geometry, activate=lambda raw: to_probabilities(raw, output)
+        )
+        return decide_segmentation(probs, rules, scale=scale)
 
     return finish

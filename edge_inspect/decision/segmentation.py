@@ -8,8 +8,10 @@ Everything is vectorised over pixels: OpenCV finds the mask's bounding box and l
 region's area, box and centroid; the only Python loop is over the kept regions, to read their scores
 and build the ``Defect`` records.
 
-The probabilities must already be in frame coordinates (tiles stitched, stride undone): ignore zones,
-areas, boxes and centroids are all in the pixels of the map given here.
+The probabilities must already be in frame coordinates (tiles stitched, stride undone). A frame larger
+than the stitcher's bound comes as a map scaled down by ``scale`` (frame pixels per map pixel, see
+preprocess/stitch.py): ignore zones and minimum areas (frame pixels) are then converted to the map, and
+areas, boxes and centroids are scaled back to frame pixels.
 
 A sigmoid model's raw logits may be decided directly (``logits=True``): the sigmoid is monotonic, so
 ``p >= t`` is ``logit >= log(t / (1 - t))``, the maximum probability is the sigmoid of the maximum logit,
@@ -35,7 +37,12 @@ _RANK = 3
 
 
 def decide_segmentation(
-    probs: FloatArray, rules: Rules, *, logits: bool = False, maxima: FloatArray | None = None
+    probs: FloatArray,
+    rules: Rules,
+    *,
+    logits: bool = False,
+    maxima: FloatArray | None = None,
+    scale: tuple[float, float] = (1.0, 1.0),
 ) -> Decision:
     """Decide one frame from its ``(C, H, W)`` probability map, channels in ``rules.classes`` order
     (or its sigmoid logits, with ``logits=True``: the same decision, see the module doc). ``maxima``:
@@ -48,7 +55,8 @@ def decide_segmentation(
     re-run the decision rather than threshold ``score``.
 
     ``masks`` is the ``(H, W)`` uint8 class-id map of the kept defects (0 = background, k = class
-    ``rules.classes[k-1]``); where regions of several classes overlap, the higher class id is shown.
+    ``rules.classes[k-1]``); where regions of several classes overlap, the higher class id is shown. It
+    has the map's size (smaller than the frame when ``scale`` is not 1).
     """
     probs = _checked(probs, rules)
     _, height, width = probs.shape
@@ -60,7 +68,7 @@ def decide_segmentation(
     for index, name in enumerate(rules.classes):
         prob = probs[index]
         threshold = _logit(rules.thresholds[index]) if logits else np.float32(rules.thresholds[index])
-        zones = _zone_slices(rules, name)
+        zones = _zone_slices(rules, name, scale)
         if not zones:
             tops[index] = float(prob.max() if maxima is None else maxima[index])
             if not tops[index] >= threshold:
@@ -69,7 +77,7 @@ def decide_segmentation(
         for zone_slice in zones:
             mask[zone_slice] = False
         defects += _regions(
-            mask, prob, to_score, name=name, class_id=index + 1, rules=rules, class_map=class_map
+            mask, prob, to_score, name=name, class_id=index + 1, rules=rules, class_map=class_map, scale=scale
         )
     reasons: tuple[str, ...] = ()
     if len(defects) > rules.max_defects:
@@ -79,7 +87,7 @@ def decide_segmentation(
     return Decision(
         verdict=Verdict.NG if reasons else Verdict.PASS,
         defects=tuple(defects),
-        score=score if score is not None else _unignored_max(probs, rules, to_score, tops),
+        score=score if score is not None else _unignored_max(probs, rules, to_score, tops, scale),
         reasons=reasons,
         masks=class_map,
     )
@@ -109,13 +117,22 @@ def _checked(probs: FloatArray, rules: Rules) -> FloatArray:
     return values
 
 
-def _zone_slices(rules: Rules, class_name: str) -> list[tuple[slice, slice]]:
-    """The (rows, columns) slices of the ignore zones that apply to ``class_name``; numpy clips them."""
-    return [
-        (slice(zone.y, zone.y + zone.height), slice(zone.x, zone.x + zone.width))
-        for zone in rules.ignore_zones
-        if zone.classes is None or class_name in zone.classes
-    ]
+def _zone_slices(
+    rules: Rules, class_name: str, scale: tuple[float, float] = (1.0, 1.0)
+) -> list[tuple[slice, slice]]:
+    """The (rows, columns) slices of the ignore zones that apply to ``class_name``, in map pixels (a zone
+    covers every map pixel it touches); numpy clips them."""
+    sx, sy = scale
+    slices = []
+    for zone in rules.ignore_zones:
+        if zone.classes is not None and class_name not in zone.classes:
+            continue
+        if scale == (1.0, 1.0):
+            slices.append((slice(zone.y, zone.y + zone.height), slice(zone.x, zone.x + zone.width)))
+            continue
+        rows = slice(math.floor(zone.y / sy), math.ceil((zone.y + zone.height) / sy))
+        slices.append((rows, slice(math.floor(zone.x / sx), math.ceil((zone.x + zone.width) / sx))))
+    return slices
 
 
 def _regions(
@@ -127,8 +144,10 @@ def _regions(
     class_id: int,
     rules: Rules,
     class_map: npt.NDArray[np.uint8],
+    scale: tuple[float, float] = (1.0, 1.0),
 ) -> list[Defect]:
-    """The kept regions of one class's mask; paints them into ``class_map`` as ``class_id``.
+    """The kept regions of one class's mask; paints them into ``class_map`` as ``class_id``. With a
+    ``scale``, areas, boxes and centroids are given in frame pixels (see the module doc).
 
     Only the bounding box of the mask's pixels is labelled (every region lies inside it, and on a frame
     with one defect it is a few percent of the map): OpenCV finds the box and labels it with each
@@ -145,7 +164,9 @@ def _regions(
         mask[rows, cols].view(np.uint8), connectivity=rules.connectivity, ltype=cv2.CV_32S
     )
     areas = stats[:, cv2.CC_STAT_AREA]
-    kept = np.flatnonzero(areas[1:] >= rules.min_area_px[class_id - 1]) + 1
+    sx, sy = scale
+    frame_areas = areas * (sx * sy)
+    kept = np.flatnonzero(frame_areas[1:] >= rules.min_area_px[class_id - 1]) + 1
     if kept.size == 0:
         return []
     # one pass over the box, whatever the number of regions: a lookup table turns labels into "kept",
@@ -157,39 +178,45 @@ def _regions(
     box_map = class_map[rows, cols]
     box_map[selected.reshape(labels.shape)] = class_id
     region_labels = flat_labels[selected]
-    scores = to_score(np.ascontiguousarray(prob[rows, cols]).ravel()[selected])
+    scores = to_score(prob[rows, cols][selected.reshape(labels.shape)])  # the kept pixels only, row order
     sums = np.bincount(region_labels, weights=scores, minlength=len(areas))
     maxima = np.full(len(areas), -np.inf, dtype=np.float64)
     np.maximum.at(maxima, region_labels, scores)
     defects: list[Defect] = []
     for k in kept:
-        area = int(areas[k])
+        x0, y0 = int(stats[k, cv2.CC_STAT_LEFT]) + left, int(stats[k, cv2.CC_STAT_TOP]) + top
+        w, h = int(stats[k, cv2.CC_STAT_WIDTH]), int(stats[k, cv2.CC_STAT_HEIGHT])
+        cx, cy = float(centroids[k, 0]) + left, float(centroids[k, 1]) + top
+        if scale != (1.0, 1.0):  # map pixels -> frame pixels (a map pixel's centre maps to its block's)
+            x1, y1 = math.ceil((x0 + w) * sx), math.ceil((y0 + h) * sy)
+            x0, y0 = math.floor(x0 * sx), math.floor(y0 * sy)
+            w, h = x1 - x0, y1 - y0
+            cx, cy = (cx + 0.5) * sx - 0.5, (cy + 0.5) * sy - 0.5
         defects.append(
             Defect(
                 class_name=name,
-                area_px=area,
-                bbox=(
-                    int(stats[k, cv2.CC_STAT_LEFT]) + left,
-                    int(stats[k, cv2.CC_STAT_TOP]) + top,
-                    int(stats[k, cv2.CC_STAT_WIDTH]),
-                    int(stats[k, cv2.CC_STAT_HEIGHT]),
-                ),
-                centroid=(float(centroids[k, 0]) + left, float(centroids[k, 1]) + top),
+                area_px=max(1, round(float(frame_areas[k]))),
+                bbox=(x0, y0, w, h),
+                centroid=(cx, cy),
                 max_score=float(maxima[k]),
-                mean_score=float(sums[k] / area),
+                mean_score=float(sums[k] / areas[k]),
             )
         )
     return defects
 
 
 def _unignored_max(
-    probs: FloatArray, rules: Rules, to_score: Callable[[FloatArray], FloatArray], tops: dict[int, float]
+    probs: FloatArray,
+    rules: Rules,
+    to_score: Callable[[FloatArray], FloatArray],
+    tops: dict[int, float],
+    scale: tuple[float, float] = (1.0, 1.0),
 ) -> float:
     """The highest probability outside the ignore zones, over every class (0.0 if all is ignored);
     ``tops`` holds the maxima already known."""
     best = -np.inf
     for index, name in enumerate(rules.classes):
-        slices = _zone_slices(rules, name)
+        slices = _zone_slices(rules, name, scale)
         if not slices:
             best = max(best, tops[index] if index in tops else float(probs[index].max()))
             continue

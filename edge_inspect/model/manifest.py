@@ -164,23 +164,24 @@ class Manifest(StrictModel):
         if self.default_variant not in self.artifacts:
             msg = f"default_variant {self.default_variant!r} is not one of artifacts {sorted(self.artifacts)}"
             raise ValueError(msg)
+        problems = []
         for rel in self.files:
             problem = inside_problem(rel)
             if problem is not None:
-                msg = f"files: {rel!r} {problem}"
-                raise ValueError(msg)
+                problems.append(f"files: {rel!r} {problem}")
         for name, art in self.artifacts.items():
             problem = inside_problem(art.path)
             if problem is not None:
-                msg = f"artifacts.{name}.path {art.path!r} {problem}"
-                raise ValueError(msg)
-            for rel in artifact_files(art):
-                if rel not in self.files:
-                    msg = (
-                        f"artifacts.{name}: {rel!r} is read by the engine but has no sha256 in files, so a "
-                        "change to it would go unnoticed"
-                    )
-                    raise ValueError(msg)
+                problems.append(f"artifacts.{name}.path {art.path!r} {problem}")
+                continue
+            problems += [
+                f"artifacts.{name}: {rel!r} is read by the engine but has no sha256 in files, so a change "
+                "to it would go unnoticed"
+                for rel in artifact_files(art)
+                if rel not in self.files
+            ]
+        if problems:
+            raise ValueError("; ".join(problems))
         return self
 
     def decision_for(self, variant: str | None = None) -> DecisionDefaults:

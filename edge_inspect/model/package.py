@@ -73,7 +73,11 @@ def read_manifest(root: Path) -> Manifest:
     try:
         return Manifest.model_validate(data)
     except ValidationError as exc:
-        lines = [f"{path}: {'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors(include_url=False)]
+        lines = []
+        for error in exc.errors(include_url=False):
+            where = ".".join(map(str, error["loc"]))
+            message = str(error["msg"]).removeprefix("Value error, ")
+            lines.append(f"{path}: {where}: {message}" if where else f"{path}: {message}")
         raise ModelPackageError("\n".join(lines)) from exc
 
 

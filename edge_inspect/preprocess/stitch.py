@@ -7,6 +7,8 @@ resize, and place the result where the crops took it from; everything outside th
 
 from __future__ import annotations
 
+import math
+from collections.abc import Callable
 from functools import lru_cache
 
 import cv2
@@ -16,6 +18,11 @@ from edge_inspect.errors import EngineOutputError
 from edge_inspect.types import FloatArray, TileGeometry
 
 _SEGMENTATION_NDIM = 4
+DECISION_MAX_PIXELS = 1 << 24
+"""Largest map decided at frame resolution (16.8 MP: 64 MiB of float32 per class). A larger frame (a
+line-scan camera's) is decided on a map scaled down to this many pixels, and its defects are scaled back
+to frame pixels: the model saw the frame at its input size, so a finer map adds interpolation, not
+information, and a float map of a 400 MP frame would take 1.6 GB per class."""
 
 
 def _resize_into(src: FloatArray, dst: FloatArray) -> None:
@@ -63,8 +70,41 @@ def is_identity(geometry: TileGeometry, map_size: tuple[int, int]) -> bool:
     )
 
 
-def stitch(outputs: FloatArray, geometry: TileGeometry) -> FloatArray:
-    """Per-tile maps ``(N, C, h, w)`` -> one ``(C, frame_height, frame_width)`` float32 map.
+def map_size(frame_size: tuple[int, int], max_pixels: int = DECISION_MAX_PIXELS) -> tuple[int, int]:
+    """``(width, height)`` of the map a frame is decided on: the frame's, or scaled down to ``max_pixels``
+    (the aspect kept)."""
+    width, height = frame_size
+    if width * height <= max_pixels:
+        return width, height
+    factor = math.sqrt(max_pixels / (width * height))
+    return max(1, math.floor(width * factor)), max(1, math.floor(height * factor))
+
+
+def stitch_bounded(
+    outputs: FloatArray,
+    geometry: TileGeometry,
+    max_pixels: int = DECISION_MAX_PIXELS,
+    activate: Callable[[FloatArray], FloatArray] | None = None,
+) -> tuple[FloatArray, tuple[float, float]]:
+    """:func:`stitch` onto a map of at most ``max_pixels``; also returns ``(sx, sy)``, frame pixels per
+    map pixel (1.0 unless the frame is larger than that).
+
+    ``activate`` maps raw ``(N, C, h, w)`` outputs to probabilities; on a frame beyond the bound it is
+    applied tile by tile, so no probability array of all the tiles is made next to the raw one."""
+    size = map_size(geometry.frame_size, max_pixels)
+    if size == geometry.frame_size:
+        return stitch(outputs if activate is None else activate(outputs), geometry), (1.0, 1.0)
+    frame_w, frame_h = geometry.frame_size
+    if outputs.ndim != _SEGMENTATION_NDIM or outputs.shape[0] != len(geometry.boxes):
+        msg = f"expected {len(geometry.boxes)} tile maps shaped (N, C, h, w), got shape {outputs.shape}"
+        raise EngineOutputError(msg)
+    scaled = _stitch_scaled(outputs, geometry, size, activate)
+    return scaled, (frame_w / size[0], frame_h / size[1])
+
+
+def stitch(outputs: FloatArray, geometry: TileGeometry, size: tuple[int, int] | None = None) -> FloatArray:
+    """Per-tile maps ``(N, C, h, w)`` -> one ``(C, frame_height, frame_width)`` float32 map (or, with
+    ``size``, a ``(C, height, width)`` map of the frame scaled to that size).
 
     When the frame went through whole (:func:`is_identity`), the result is the one tile's map itself,
     not a copy. Raises :class:`EngineOutputError` when ``outputs`` does not have one map per tile.
@@ -73,6 +113,8 @@ def stitch(outputs: FloatArray, geometry: TileGeometry) -> FloatArray:
         msg = f"expected {len(geometry.boxes)} tile maps shaped (N, C, h, w), got shape {outputs.shape}"
         raise EngineOutputError(msg)
     outputs = np.asarray(outputs, dtype=np.float32)
+    if size is not None and size != geometry.frame_size:
+        return _stitch_scaled(outputs, geometry, size, None)
     if is_identity(geometry, (outputs.shape[3], outputs.shape[2])):
         first: FloatArray = outputs[0]
         return first
@@ -98,4 +140,48 @@ def stitch(outputs: FloatArray, geometry: TileGeometry) -> FloatArray:
     result = np.zeros((channels, frame_h, frame_w), dtype=np.float32)
     for c in range(channels):
         _resize_into(work[c], result[c, y : y + crop_h, x : x + crop_w])
+    return result
+
+
+def _stitch_scaled(
+    outputs: FloatArray,
+    geometry: TileGeometry,
+    size: tuple[int, int],
+    activate: Callable[[FloatArray], FloatArray] | None,
+) -> FloatArray:
+    """:func:`stitch` straight onto a map of ``size`` (smaller than the frame): each tile is resized to
+    where it lands on that map, so no array of the frame's own size is ever made."""
+    first = outputs[:1] if activate is None else activate(outputs[:1])
+    channels = first.shape[1]
+    out_w, out_h = size
+    frame_w, frame_h = geometry.frame_size
+    x, y, crop_w, crop_h = geometry.frame_box
+    work_w, work_h = geometry.work_size
+    # work pixel -> frame pixel -> map pixel, per axis: offset + position * factor
+    fx, fy = crop_w / work_w * out_w / frame_w, crop_h / work_h * out_h / frame_h
+    ox, oy = x * out_w / frame_w, y * out_h / frame_h
+    result = np.zeros((channels, out_h, out_w), dtype=np.float32)
+    coverage = np.zeros((out_h, out_w), dtype=np.uint16)  # tiles over each map pixel
+    for index, (tx, ty, tw, th) in enumerate(geometry.boxes):
+        raw = outputs[index : index + 1]
+        tile = (first if index == 0 else raw if activate is None else activate(raw))[0]
+        # the part of the tile inside the working image (padding beyond it is cut off)
+        vw, vh = min(tw, work_w - tx), min(th, work_h - ty)
+        if vw <= 0 or vh <= 0:
+            continue
+        x0, y0 = math.floor(ox + tx * fx), math.floor(oy + ty * fy)
+        x1 = min(out_w, max(x0 + 1, math.ceil(ox + (tx + vw) * fx)))
+        y1 = min(out_h, max(y0 + 1, math.ceil(oy + (ty + vh) * fy)))
+        if x1 <= x0 or y1 <= y0:
+            continue
+        # the tile's map covers (tw, th) work pixels at its own stride; keep the part inside the image
+        map_h, map_w = tile.shape[1:]
+        keep_w, keep_h = max(1, round(map_w * vw / tw)), max(1, round(map_h * vh / th))
+        placed = np.empty((y1 - y0, x1 - x0), dtype=np.float32)
+        for c in range(channels):
+            _resize_into(np.ascontiguousarray(tile[c, :keep_h, :keep_w]), placed)
+            result[c, y0:y1, x0:x1] += placed
+        coverage[y0:y1, x0:x1] += 1
+    np.maximum(coverage, 1, out=coverage)
+    result /= coverage
     return result

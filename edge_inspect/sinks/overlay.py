@@ -81,8 +81,10 @@ def render_overlay(
     scale = 0.4 * thickness
     if decision is not None:
         masks = decision.masks
-        if masks is not None and masks.shape[:2] == (height, width):
-            _draw_contours(canvas, masks, classes, thickness)
+        if masks is not None and masks.size:
+            # a large frame is decided on a scaled-down map: its contours are scaled up to the frame
+            zoom = (width / masks.shape[1], height / masks.shape[0])
+            _draw_contours(canvas, masks, classes, thickness, zoom)
         worst = sorted(decision.defects, key=lambda d: -d.max_score)[:max_labelled]
         for defect in worst:
             colour = class_colour(classes, defect.class_name)
@@ -104,13 +106,20 @@ def render_overlay(
 
 
 def _draw_contours(
-    canvas: Bgr8, masks: npt.NDArray[np.uint8], classes: Sequence[str], thickness: int
+    canvas: Bgr8,
+    masks: npt.NDArray[np.uint8],
+    classes: Sequence[str],
+    thickness: int,
+    zoom: tuple[float, float] = (1.0, 1.0),
 ) -> None:
     for class_id in np.unique(masks):
         if class_id == 0:
             continue
         binary = (masks == class_id).astype(np.uint8)
         contours, _ = cv2.findContours(binary, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
+        if zoom != (1.0, 1.0):
+            factor = np.array(zoom, dtype=np.float64)
+            contours = tuple((c * factor).astype(np.int32) for c in contours)
         colour = _PALETTE[(int(class_id) - 1) % len(_PALETTE)]
         if int(class_id) - 1 >= len(classes):
             colour = _PALETTE[len(classes) % len(_PALETTE)]

@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import shutil
 from pathlib import Path
+from typing import Any
 
 import pytest
+import yaml
 
 from edge_inspect.datasets.loader import load_dataset
 from edge_inspect.errors import ModelPackageError
@@ -52,6 +54,51 @@ def test_a_missing_file_is_refused_by_name(model_dir: Path, tmp_path: Path) -> N
     with pytest.raises(
         ModelPackageError, match=r"calibration/0001\.png: listed in manifest\.yaml but missing"
     ):
+        load_package(copy)
+
+
+def edited_copy(model_dir: Path, tmp_path: Path, edit: Any) -> Path:
+    """A copy of the package whose manifest ``edit(data)`` changed (without re-hashing anything)."""
+    copy = tmp_path / "pkg"
+    shutil.copytree(model_dir, copy)
+    manifest = copy / "manifest.yaml"
+    data = yaml.safe_load(manifest.read_text(encoding="utf-8"))
+    edit(data)
+    manifest.write_text(yaml.safe_dump(data, sort_keys=False), encoding="utf-8")
+    return copy
+
+
+def test_weights_left_out_of_the_file_list_are_refused_by_name(model_dir: Path, tmp_path: Path) -> None:
+    # a modified int8/model.bin that the manifest does not list would never be hashed
+    copy = edited_copy(model_dir, tmp_path, lambda data: data["files"].pop("int8/model.bin"))
+
+    with pytest.raises(ModelPackageError, match=r"int8/model\.bin"):
+        load_package(copy)
+
+
+@pytest.mark.parametrize("path", ["../../etc/passwd", "/etc/passwd", "int8/../../outside.xml", ""])
+def test_an_artifact_path_outside_the_package_is_refused_naming_it(
+    model_dir: Path, tmp_path: Path, path: str
+) -> None:
+    def point_outside(data: dict[str, Any]) -> None:
+        data["artifacts"]["int8"]["path"] = path
+
+    copy = edited_copy(model_dir, tmp_path, point_outside)
+
+    with pytest.raises(ModelPackageError, match=r"artifacts\.int8\.path|manifest"):
+        load_package(copy)
+
+
+def test_an_ir_reached_through_a_link_out_of_the_package_is_refused(model_dir: Path, tmp_path: Path) -> None:
+    # the path is plain and listed with the right hash, but the file lies elsewhere: refused all the same
+    outside = tmp_path / "elsewhere"
+    shutil.copytree(model_dir / "int8", outside)
+    copy = tmp_path / "pkg"
+    shutil.copytree(model_dir, copy)
+    shutil.rmtree(copy / "int8")
+    (copy / "int8").symlink_to(outside, target_is_directory=True)
+
+    with pytest.raises(ModelPackageError, match=r"lies outside the package folder"):
         load_package(copy)
 
 

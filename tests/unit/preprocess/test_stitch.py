@@ -2,17 +2,22 @@
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
+import cv2
 import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from edge_inspect.config.preprocess import Roi
+from edge_inspect.decision.rules import Rules
+from edge_inspect.decision.segmentation import decide_segmentation
 from edge_inspect.errors import EngineOutputError
 from edge_inspect.model.manifest import InputSpec
 from edge_inspect.preprocess import Preprocessor, stitch
+from edge_inspect.preprocess.stitch import stitch_bounded
 from edge_inspect.types import TileGeometry
 
 
@@ -137,3 +142,93 @@ def test_the_wrong_number_of_tile_maps_is_an_engine_output_error() -> None:
         EngineOutputError, match=r"expected 2 tile maps shaped \(N, C, h, w\), got shape \(3, 1"
     ):
         stitch(np.zeros((3, 1, 48, 64), dtype=np.float32), geometry)
+
+
+# ------------------------------------------------------------------------ frames beyond the decision bound
+
+
+def seg_rules(min_area_px: int) -> Rules:
+    return Rules(
+        kind="segmentation",
+        classes=("defect",),
+        thresholds=(0.5,),
+        min_area_px=(min_area_px,),
+        score_threshold=0.5,
+        max_defects=0,
+    )
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(tiling_cases(), st.integers(16, 4000))
+def test_a_frame_beyond_the_bound_stitches_to_the_full_map_scaled_down(
+    case: dict[str, Any], max_pixels: int
+) -> None:
+    # Given any tiling of a smooth frame (a ramp: scaling it down is well defined), and a bound
+    noise = case["image"]
+    frame_h, frame_w = noise.shape[:2]
+    y, x = np.mgrid[0:frame_h, 0:frame_w]
+    ramp = (x / frame_w + y / frame_h) / 2 * np.iinfo(noise.dtype).max
+    image = np.broadcast_to(ramp[..., None], noise.shape).astype(noise.dtype) if noise.ndim == 3 else ramp
+    image = image.astype(noise.dtype)
+    preprocessor = Preprocessor(spec(**case["fields"]), roi=case["roi"])
+    tensor, geometry = preprocessor.prepare(image)
+    outputs = preprocessor.denormalise(tensor, image.dtype)
+    # When stitched under the bound
+    scaled, (sx, sy) = stitch_bounded(outputs, geometry, max_pixels)
+    full = stitch(outputs, geometry)
+    height, width = scaled.shape[1:]
+    if frame_w * frame_h <= max_pixels:
+        assert (sx, sy) == (1.0, 1.0)
+        assert np.array_equal(scaled, full)
+        return
+    # Then it has at most that many pixels, and inside the inspected box it is the full map scaled down
+    assert width * height <= max_pixels
+    assert (sx, sy) == (frame_w / width, frame_h / height)
+    reference = np.stack([cv2.resize(c, (width, height), interpolation=cv2.INTER_AREA) for c in full])
+    bx, by, bw, bh = geometry.frame_box
+    x0, x1 = math.ceil(bx / sx) + 1, math.floor((bx + bw) / sx) - 1
+    y0, y1 = math.ceil(by / sy) + 1, math.floor((by + bh) / sy) - 1
+    if x1 > x0 and y1 > y0:
+        step = max(sx, sy) / min(frame_w, frame_h)  # the ramp's rise over one map pixel, at most
+        assert np.abs(scaled - reference)[:, y0:y1, x0:x1].max() <= 2 * step + 0.02
+    assert not scaled[:, : max(0, math.floor(by / sy) - 1)].any()  # zero above the box
+
+
+def test_a_large_frame_is_decided_on_a_bounded_map_with_defects_in_frame_pixels() -> None:
+    # Given a 4096x2048 frame tiled into 256 px tiles, with one bright 200x100 defect
+    image = np.zeros((2048, 4096), dtype=np.uint8)
+    image[1000:1100, 3000:3200] = 255
+    preprocessor = Preprocessor(spec(width=256, height=256, tile_overlap=16))
+    tensor, geometry = preprocessor.prepare(image)
+    outputs = preprocessor.denormalise(tensor, image.dtype)
+    rules = seg_rules(50)
+    # When decided at full resolution, and on a map bounded to 1/16 of the frame's pixels
+    full = decide_segmentation(stitch(outputs, geometry), rules)
+    probs, scale = stitch_bounded(outputs, geometry, max_pixels=4096 * 2048 // 16)
+    bounded = decide_segmentation(probs, rules, scale=scale)
+    # Then the map is a quarter of the frame per axis and the verdict and defect agree, in frame pixels
+    assert probs.shape[1:] == (512, 1024)
+    assert scale == (4.0, 4.0)
+    assert [d.class_name for d in bounded.defects] == [d.class_name for d in full.defects] == ["defect"]
+    [big], [small] = full.defects, bounded.defects
+    assert big.bbox == (3000, 1000, 200, 100)
+    assert all(abs(a - b) <= 4 for a, b in zip(small.bbox, big.bbox, strict=True))
+    assert abs(small.area_px - big.area_px) <= 0.1 * big.area_px
+    assert abs(small.centroid[0] - big.centroid[0]) <= 2
+    assert abs(small.centroid[1] - big.centroid[1]) <= 2
+    assert bounded.verdict == full.verdict
+
+
+def test_a_small_defect_below_the_minimum_area_in_frame_pixels_stays_below_it_on_the_bounded_map() -> None:
+    image = np.zeros((2048, 4096), dtype=np.uint8)
+    image[500:508, 500:508] = 255  # 64 frame pixels: 4 map pixels at scale 4
+    preprocessor = Preprocessor(spec(width=256, height=256, tile_overlap=16))
+    tensor, geometry = preprocessor.prepare(image)
+    outputs = preprocessor.denormalise(tensor, image.dtype)
+    probs, scale = stitch_bounded(outputs, geometry, max_pixels=4096 * 2048 // 16)
+
+    kept = decide_segmentation(probs, seg_rules(50), scale=scale)
+    dropped = decide_segmentation(probs, seg_rules(100), scale=scale)
+
+    assert len(kept.defects) == 1
+    assert dropped.defects == ()
