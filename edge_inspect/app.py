@@ -38,6 +38,7 @@ from edge_inspect.preprocess import Preprocessor, preprocess_input
 from edge_inspect.publish.mqtt import MqttPublisher
 from edge_inspect.publish.outbox import open_outbox
 from edge_inspect.publish.session import next_session
+from edge_inspect.publish.tls import FAILURE_COUNTER as TLS_FAILURES
 from edge_inspect.publish.tls import connection_security
 from edge_inspect.publish.topics import Topics
 from edge_inspect.runtime.inspector import FrameInspector
@@ -61,6 +62,15 @@ log = structlog.get_logger(__name__)
 
 _MASK_NDIM = 2
 EXIT_RESULTS_LOST = 3
+OUTBOX_COUNTERS = (
+    "outbox.acked",
+    "outbox.dropped",
+    "outbox.store_failed",
+    "outbox.lost",
+    "outbox.resent",
+    "outbox.replayed",
+)
+"""Outbox counters a dashboard alerts on: exported at 0 from the start."""
 """Exit status when results were neither acknowledged nor stored durably at exit."""
 
 
@@ -159,6 +169,11 @@ class App:
         cache_dir = config.paths.cache_dir
         # secrets and certificates first: a bad one stops the start before the model is compiled
         mqtt_config, tls = connection_security(config.mqtt, count=self.stats.count)
+        if tls is not None:
+            self.stats.declare(TLS_FAILURES)
+        self.stats.declare("mqtt.connect_failures")
+        if config.outbox.enabled is not False:
+            self.stats.declare(*OUTBOX_COUNTERS)
         self.package = load_package(config.model.path)
         self.inspector, self.rules = build_inspector(
             self.package,

@@ -33,6 +33,7 @@ log = structlog.get_logger(__name__)
 
 Report = Callable[[], HealthReport]
 _REFUSAL_LOG_EVERY_S = 60.0
+_POLL_S = 0.05
 
 
 class _BoundedServer(ThreadingHTTPServer):
@@ -119,7 +120,10 @@ class MetricsServer:
         return self._server.refused
 
     def start(self) -> None:
-        self._thread = threading.Thread(target=self._server.serve_forever, name="metrics-http", daemon=True)
+        # a short poll: shutdown() waits for the loop's next turn (0.5 s by default, at every daemon stop)
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, args=(_POLL_S,), name="metrics-http", daemon=True
+        )
         self._thread.start()
 
     def close(self) -> None:

@@ -35,6 +35,12 @@ class Stats:
         with self._lock:
             self._counters[name] += n
 
+    def declare(self, *names: str) -> None:
+        """Counters that exist from the start, at 0 until their first event (dashboards, ``rate()``)."""
+        with self._lock:
+            for name in names:
+                self._counters[name] += 0
+
     def verdict(self, verdict: Verdict) -> None:
         now = self._clock()
         with self._lock:

@@ -90,6 +90,9 @@ class ImageSaver:
         self.folder = folder
         self.classes = tuple(classes)
         self.stats = stats or Stats()
+        self.stats.declare("images.saved", "images.dropped", "images.failed", "images.deleted")
+        if thumbnails is not None:
+            self.stats.declare("images.thumbnails_sent", "images.thumbnails_dropped")
         self.thumbnails = thumbnails
         self._clock = clock
         self._thread_init = thread_init

@@ -104,6 +104,19 @@ def test_metrics_and_probes_follow_the_daemon_through_a_broker_outage(
             assert len(model_info) == 1
             assert dict(model_info[0])["sha256"]
             assert any(name == "edge_inspect_queue_depth" for name, _ in metrics)
+            # counters the docs list are there before their first event, at 0
+            for series in (
+                ("edge_inspect_frames_dropped_total", (("queue", "frames"),)),
+                ("edge_inspect_images_dropped_total", ()),
+                ("edge_inspect_images_failed_total", ()),
+                ("edge_inspect_outbox_lost_total", ()),
+                ("edge_inspect_mqtt_connect_failures_total", ()),
+            ):
+                assert metrics.get(series) == 0, series
+            sinks = {
+                dict(labels)["sink"] for name, labels in metrics if name == "edge_inspect_sink_errors_total"
+            }
+            assert {"mqtt", "metrics"} <= sinks, sinks
             (tmp_path / "metrics-sample.txt").write_text(get(f"{base}/metrics")[1])
 
             # when the broker dies / then the backlog grows, the station stays ready within the limit...
