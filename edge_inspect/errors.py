@@ -26,8 +26,18 @@ class MissingDependencyError(EdgeInspectError, ImportError):
         self.extra = extra
         super().__init__(
             f"{purpose} needs the '{package}' package, which is not installed. "
-            f"Install it with: pip install 'edge-inspect[{extra}]'"
+            f"Install it with: {install_line(extra)}"
         )
+
+
+CPU_TORCH = "pip install 'torch==2.13.0' --index-url https://download.pytorch.org/whl/cpu"
+"""The CPU build of torch: from PyPI, pip would pick a CUDA build with its nvidia-* packages (GBs)."""
+
+
+def install_line(extra: str) -> str:
+    """The whole command that installs ``extra`` (the train extra's CPU torch first)."""
+    line = f"pip install 'edge-inspect[{extra}]'"
+    return f"{CPU_TORCH} && {line}" if extra == "train" else line
 
 
 class ModelPackageError(EdgeInspectError):

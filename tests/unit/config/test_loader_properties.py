@@ -35,13 +35,37 @@ BOUNDED: list[tuple[str, st.SearchStrategy[Any], st.SearchStrategy[Any]]] = [
     ("runtime.queue_size", st.integers(1, 1000), st.integers(max_value=0)),
     ("outbox.max_rows", st.integers(1, 10**9), st.integers(max_value=0)),
     ("outbox.max_bytes", st.integers(4096, 1 << 40), st.integers(max_value=4095)),
-    ("outbox.keep_acked_s", st.floats(0, 1e6), st.floats(max_value=-1e-6, allow_nan=False)),
+    (
+        "outbox.keep_acked_s",
+        st.floats(0, 86400),
+        st.one_of(
+            st.floats(max_value=-1e-6, allow_nan=False), st.floats(min_value=86400.5, allow_infinity=False)
+        ),
+    ),
+    (
+        "outbox.max_resends",
+        st.integers(1, 10),
+        st.one_of(st.integers(max_value=0), st.integers(min_value=11)),
+    ),
+    ("metrics.max_connections", st.integers(1, 1024), st.integers(max_value=0)),
+    ("metrics.idle_timeout_s", st.floats(0.001, 300), st.floats(max_value=0, allow_nan=False)),
     ("watchdog.max_restarts_per_minute", st.integers(1, 1000), st.integers(max_value=0)),
     ("watchdog.check_interval_s", st.floats(0.001, 60), st.floats(max_value=0, allow_nan=False)),
     ("watchdog.inference_timeout_s", st.floats(0.001, 1e6), st.floats(max_value=0, allow_nan=False)),
     ("source.fps", st.floats(0, 1e4), st.floats(max_value=-1e-6, allow_nan=False)),
 ]
-SECTIONS = ["mqtt", "runtime", "outbox", "watchdog", "logging", "paths", "source", "model", "engine"]
+SECTIONS = [
+    "mqtt",
+    "runtime",
+    "outbox",
+    "watchdog",
+    "logging",
+    "paths",
+    "source",
+    "model",
+    "engine",
+    "metrics",
+]
 names = st.text(string.ascii_lowercase + "_", min_size=1, max_size=12)
 
 
