@@ -61,7 +61,7 @@ def run(args: argparse.Namespace) -> int:
     from edge_inspect.errors import EvaluationError
     from edge_inspect.evaluation.choose import parse_rule
     from edge_inspect.evaluation.report import format_report, summarize
-    from edge_inspect.evaluation.runner import SWEEP_THRESHOLDS, evaluate_samples
+    from edge_inspect.evaluation.runner import evaluate_samples, sweep_thresholds
     from edge_inspect.model.package import load_package
 
     if args.min_areas and not args.choose:
@@ -74,11 +74,15 @@ def run(args: argparse.Namespace) -> int:
     if split is not None:
         samples = load_dataset(args.dataset, split=split)
     engine = OpenVINOEngineConfig(type="openvino", device=args.device)
+    # the variant's own operating point is a row of the sweep, however low it sits
+    point = package.manifest.decision_for(package.artifact(args.variant)[0])
+    thresholds = sweep_thresholds(point.thresholds.values())
     outcomes, rules = evaluate_samples(
         package,
         samples,
         variant=args.variant,
         engine_config=engine,
+        thresholds=thresholds,
         min_areas=args.min_areas,
         progress=None if args.quiet else _bar(),
     )
@@ -88,7 +92,7 @@ def run(args: argparse.Namespace) -> int:
         "thresholds": dict(zip(rules.classes, rules.thresholds, strict=True)),
         "min_area_px": dict(zip(rules.classes, rules.min_area_px, strict=True)),
     }
-    report = summarize(outcomes, SWEEP_THRESHOLDS, operating)
+    report = summarize(outcomes, thresholds, operating)
     report["dataset"] = {"path": str(Path(args.dataset).resolve()), "split": split or "all"}
     print(format_report(report))
     judged = [o for o in outcomes if o.error is None]

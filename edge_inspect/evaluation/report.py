@@ -86,10 +86,14 @@ def format_report(report: dict[str, Any]) -> str:
             f"{_pct(c['precision'])}   {_pct(c['recall'])}  {_pct(c['false_alarm_rate'])}     "
             f"{_fmt(p['mean_iou'])}  {_fmt(p['mean_dice'])}"
         )
+    points = {
+        round(float(t), 4) for t in (report.get("operating_point", {}).get("thresholds") or {}).values()
+    }
     lines += ["", "threshold    TP    TN    FP    FN  FP rate %  precision %  recall %"]
     lines += [
         f"{r['threshold']:>9.2f} {r['tp']:>5} {r['tn']:>5} {r['fp']:>5} {r['fn']:>5}  {_pct(r['fp_rate'])}"
         f"     {_pct(r['precision'])}    {_pct(r['recall'])}"
+        + ("  <- operating point" if round(float(r["threshold"]), 4) in points else "")
         for r in report["sweep"]
     ]
     return "\n".join(lines)

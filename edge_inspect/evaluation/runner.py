@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import dataclasses
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -38,8 +38,16 @@ from edge_inspect.types import FloatArray, Frame, SourceInfo, Verdict
 
 SWEEP_THRESHOLDS: tuple[float, ...] = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9)
 SCORE_TOLERANCE = 1e-4
+
 SCORE_FLOOR = 0.01
 """Scores below this are reported as 0.0: no operating point sits that low, and it keeps sweeps cheap."""
+
+
+def sweep_thresholds(
+    operating: Iterable[float], base: Sequence[float] = SWEEP_THRESHOLDS
+) -> tuple[float, ...]:
+    """The sweep's thresholds: ``base`` and the operating point's own (an INT8 point at 0.06 is shown)."""
+    return tuple(sorted({round(float(t), 4) for t in (*base, *operating)}))
 
 
 @dataclass(frozen=True)

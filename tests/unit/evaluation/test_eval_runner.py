@@ -23,7 +23,7 @@ import pytest
 from edge_inspect.cli import main
 from edge_inspect.datasets.loader import load_dataset
 from edge_inspect.evaluation.report import summarize
-from edge_inspect.evaluation.runner import SWEEP_THRESHOLDS, evaluate_samples
+from edge_inspect.evaluation.runner import SWEEP_THRESHOLDS, evaluate_samples, sweep_thresholds
 from edge_inspect.model.package import load_package
 from tests.helpers.tiny_model import make_tiny_package
 
@@ -133,9 +133,12 @@ def test_a_plot_inside_the_package_can_be_redrawn_and_the_package_still_verifies
     manifest = load_package(package_dir).manifest
     assert manifest.files["plots/pr.png"] != first
     assert manifest.evaluation["second"]["plot"] == "plots/pr.png"
-    # and a re-run without a record leaves a package that verifies too
+    # and a re-run without a record leaves a package that verifies too, and draws the same plot again
+    # (not the first one: the recorded operating point changed, and its threshold is a marked row)
     assert main([*args, "--dataset", str(data)]) == 0
-    assert load_package(package_dir).manifest.files["plots/pr.png"] == first
+    again = load_package(package_dir).manifest.files["plots/pr.png"]
+    assert main([*args, "--dataset", str(data)]) == 0
+    assert load_package(package_dir).manifest.files["plots/pr.png"] == again
 
 
 def test_eval_command_chooses_the_minimum_area_with_the_threshold(
@@ -190,3 +193,22 @@ def test_an_unreachable_rule_fails_cleanly_and_keeps_the_report(
     assert "no threshold in 0.05..0.95 meets it" in capsys.readouterr().err
     assert json.loads((tmp_path / "r.json").read_text())["image"]["fp"] == 1
     assert (package_dir / "manifest.yaml").read_text() == before
+
+
+def test_sweep_thresholds_include_an_operating_point_below_the_grid() -> None:
+    assert sweep_thresholds([0.06])[:2] == (0.06, 0.1)
+    assert sweep_thresholds([0.5]) == SWEEP_THRESHOLDS  # already a row: not twice
+
+
+def test_eval_report_shows_and_marks_the_operating_point_row(
+    known: tuple[Path, Path], capsys: pytest.CaptureFixture[str]
+) -> None:
+    package_dir, data = known
+    manifest = load_package(package_dir).manifest
+    [point] = manifest.decision_for(None).thresholds.values()
+
+    assert main(["eval", "--model", str(package_dir), "--dataset", str(data), "--quiet"]) == 0
+
+    rows = [line for line in capsys.readouterr().out.splitlines() if line.endswith("<- operating point")]
+    assert len(rows) == 1
+    assert float(rows[0].split()[0]) == pytest.approx(point, abs=0.005)
