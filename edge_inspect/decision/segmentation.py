@@ -127,9 +127,6 @@ def _zone_slices(
     for zone in rules.ignore_zones:
         if zone.classes is not None and class_name not in zone.classes:
             continue
-        if scale == (1.0, 1.0):
-            slices.append((slice(zone.y, zone.y + zone.height), slice(zone.x, zone.x + zone.width)))
-            continue
         rows = slice(math.floor(zone.y / sy), math.ceil((zone.y + zone.height) / sy))
         slices.append((rows, slice(math.floor(zone.x / sx), math.ceil((zone.x + zone.width) / sx))))
     return slices

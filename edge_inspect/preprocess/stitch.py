@@ -95,26 +95,26 @@ def stitch_bounded(
     if size == geometry.frame_size:
         return stitch(outputs if activate is None else activate(outputs), geometry), (1.0, 1.0)
     frame_w, frame_h = geometry.frame_size
-    if outputs.ndim != _SEGMENTATION_NDIM or outputs.shape[0] != len(geometry.boxes):
-        msg = f"expected {len(geometry.boxes)} tile maps shaped (N, C, h, w), got shape {outputs.shape}"
-        raise EngineOutputError(msg)
+    _check_tiles(outputs, geometry)
     scaled = _stitch_scaled(outputs, geometry, size, activate)
     return scaled, (frame_w / size[0], frame_h / size[1])
 
 
-def stitch(outputs: FloatArray, geometry: TileGeometry, size: tuple[int, int] | None = None) -> FloatArray:
-    """Per-tile maps ``(N, C, h, w)`` -> one ``(C, frame_height, frame_width)`` float32 map (or, with
-    ``size``, a ``(C, height, width)`` map of the frame scaled to that size).
+def _check_tiles(outputs: FloatArray, geometry: TileGeometry) -> None:
+    """EngineOutputError unless ``outputs`` holds one ``(C, h, w)`` map per tile of ``geometry``."""
+    if outputs.ndim != _SEGMENTATION_NDIM or outputs.shape[0] != len(geometry.boxes):
+        msg = f"expected {len(geometry.boxes)} tile maps shaped (N, C, h, w), got shape {outputs.shape}"
+        raise EngineOutputError(msg)
+
+
+def stitch(outputs: FloatArray, geometry: TileGeometry) -> FloatArray:
+    """Per-tile maps ``(N, C, h, w)`` -> one ``(C, frame_height, frame_width)`` float32 map.
 
     When the frame went through whole (:func:`is_identity`), the result is the one tile's map itself,
     not a copy. Raises :class:`EngineOutputError` when ``outputs`` does not have one map per tile.
     """
-    if outputs.ndim != _SEGMENTATION_NDIM or outputs.shape[0] != len(geometry.boxes):
-        msg = f"expected {len(geometry.boxes)} tile maps shaped (N, C, h, w), got shape {outputs.shape}"
-        raise EngineOutputError(msg)
+    _check_tiles(outputs, geometry)
     outputs = np.asarray(outputs, dtype=np.float32)
-    if size is not None and size != geometry.frame_size:
-        return _stitch_scaled(outputs, geometry, size, None)
     if is_identity(geometry, (outputs.shape[3], outputs.shape[2])):
         first: FloatArray = outputs[0]
         return first

@@ -41,7 +41,7 @@ import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import structlog
 
@@ -57,6 +57,7 @@ __all__ = ["Limits", "Outbox", "OutboxEntry", "PutResult", "open_outbox"]
 log = structlog.get_logger(__name__)
 
 _BATCH = 256
+_T = TypeVar("_T")
 
 
 class Outbox:
@@ -122,19 +123,27 @@ class Outbox:
         have lost what it acknowledged just before, so the sender re-sends the kept rows of that window."""
 
     def _open_writable(self) -> tuple[sqlite3.Connection, int, bool]:
-        """Connect and start a run; on a full disk, free the reserve and try once more."""
-        for attempt in (1, 2):
-            db: sqlite3.Connection | None = None
+        """Connect and start a run (on a full disk, once more after freeing the reserve)."""
+
+        def attempt() -> tuple[sqlite3.Connection, int, bool]:
+            db = sql.connect(self.path, self._sync, self._max_page_count)
             try:
-                db = sql.connect(self.path, self._sync, self._max_page_count)
                 run, unclean = sql.next_run(db)
-                return db, run, unclean
-            except sqlite3.Error as exc:
-                if db is not None:
-                    db.close()
-                if attempt == 2 or not is_disk_full(exc, self.path.parent) or not self.reserve.release():
-                    raise
-        raise AssertionError("unreachable")  # pragma: no cover
+            except sqlite3.Error:
+                db.close()
+                raise
+            return db, run, unclean
+
+        return self._freeing_reserve(attempt)
+
+    def _freeing_reserve(self, work: Callable[[], _T]) -> _T:
+        """``work()``; when it fails for lack of space and there is a reserve to free, once more."""
+        try:
+            return work()
+        except sqlite3.Error as exc:
+            if not is_disk_full(exc, self.path.parent) or not self.reserve.release():
+                raise
+        return work()
 
     def _open_read_only(self, cause: sqlite3.Error) -> tuple[sqlite3.Connection, int, bool]:
         try:
@@ -160,8 +169,7 @@ class Outbox:
         Called by the sender every second; cheap when there is nothing to do. True when the outbox was
         reopened for writing just now."""
         if not self.read_only:
-            if not self.reserve.present:
-                self.reserve.ensure()
+            self.reserve.ensure()
             return False
         with self._lock:
             try:
@@ -175,21 +183,19 @@ class Outbox:
         log.warning("outbox writable again: results are stored durably", path=str(self.path))
         return True
 
-    def _write(self, what: str, work: Callable[[], Any]) -> Any:
+    def _write(self, what: str, work: Callable[[], _T]) -> _T:
         """Run ``work`` in one transaction (caller holds the lock); on a full disk free the reserve and
         try once more: settling and deleting rows must not fail for lack of space."""
         if self.read_only:
             msg = f"outbox {self.path}: {what}: read-only until the disk has room"
             raise PublishError(msg)
-        for attempt in (1, 2):
-            try:
-                with self._failing(what), Transaction(self._db):
-                    return work()
-            except PublishError as exc:
-                full = is_disk_full(exc.__cause__ or exc, self.path.parent)
-                if attempt == 2 or not full or not self.reserve.release():
-                    raise
-        raise AssertionError("unreachable")  # pragma: no cover
+
+        def transaction() -> _T:
+            with Transaction(self._db):
+                return work()
+
+        with self._failing(what):
+            return self._freeing_reserve(transaction)
 
     # ------------------------------------------------------------------------------------------ writes
 
@@ -252,9 +258,7 @@ class Outbox:
         def settle() -> list[int]:
             if keep:
                 return sql.mark_acked(self._db, ids, self._clock())
-            lengths = sql.delete_ids(self._db, ids, waiting_only=True)
-            sql.delete_ids(self._db, ids)  # kept rows acknowledged again after a re-send
-            return lengths
+            return self._delete_ids(ids)  # kept rows acknowledged again after a re-send go too
 
         with self._lock:
             lengths = self._write(f"cannot settle {len(ids)} acknowledged rows", settle)
@@ -268,16 +272,17 @@ class Outbox:
         if not ids:
             return 0
 
-        def delete() -> list[int]:
-            lengths = sql.delete_ids(self._db, ids, waiting_only=True)
-            sql.delete_ids(self._db, ids)
-            return lengths
-
         with self._lock:
-            lengths = self._write(f"cannot delete {len(ids)} rows", delete)
+            lengths = self._write(f"cannot delete {len(ids)} rows", lambda: self._delete_ids(ids))
             self._rows -= len(lengths)
             self._bytes -= sum(lengths)
         return len(lengths)
+
+    def _delete_ids(self, ids: list[int]) -> list[int]:
+        """Delete rows waiting or kept (caller's transaction); the payload lengths of the waiting ones."""
+        lengths = sql.delete_ids(self._db, ids, waiting_only=True)
+        sql.delete_ids(self._db, ids)
+        return lengths
 
     def purge_acked(self, older_than_s: float, *, below_id: int | None = None) -> int:
         """Delete rows acknowledged more than ``older_than_s`` ago (and, with ``below_id``, only those
@@ -294,7 +299,7 @@ class Outbox:
         with self._lock:
             if self.read_only:
                 return 0
-            return int(self._write("cannot purge acknowledged rows", purge))
+            return self._write("cannot purge acknowledged rows", purge)
 
     def kept_ids(self) -> set[int]:
         """Ids of the acknowledged rows still kept (a few seconds' worth)."""

@@ -125,7 +125,7 @@ class Pipeline:
         self.make_result = make_result
         self.sinks = list(sinks)
         self.stats = stats
-        stats.declare("dropped.frames", "errors", *(f"sink_errors.{sink.name}" for sink in self.sinks))
+        stats.declare("dropped.frames", *(f"sink_errors.{sink.name}" for sink in self.sinks))
         self.on_frame_done = on_frame_done
         self._max_errors_logged = max_errors_logged
         self.q_frames: StageQueue[Frame] = StageQueue("frames", queue_size, drop_policy)
