@@ -17,6 +17,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from types import FrameType
+from typing import Any
 
 import cv2
 import numpy as np
@@ -160,6 +161,8 @@ class App:
             # process-wide, before any stage runs: OpenCV's pool must not fight the engine for the cores
             cv2.setNumThreads(config.runtime.opencv_threads)
         self.stats = Stats()
+        self.final_stats: dict[str, Any] = {}
+        """The stats at shutdown, taken before the outbox and the publisher close (read it after run)."""
         # per-frame threads only; set by each thread on itself, so the engine's threads keep the default
         worker_init = thread_init(config.runtime.scheduling)
         self._stop = threading.Event()
@@ -380,7 +383,7 @@ class App:
         self.source.close()  # before the publisher closes, so the camera's last state is published
         acked = self.publisher.flush(max(0.0, deadline - time.monotonic()))
         lost = self.publisher.in_memory_only()  # neither acknowledged nor in the outbox
-        snapshot = self.stats.snapshot()
+        snapshot = self.final_stats = self.stats.snapshot()
         self.publisher.publish_stats(snapshot, self._camera_state())
         self.publisher.close(timeout=max(0.5, deadline - time.monotonic()))
         self.pipeline.inspector.engine.close()  # the current engine: the watchdog may have replaced it

@@ -12,6 +12,7 @@ COMMANDS: tuple[str, ...] = (
     "demo",
     "tail",
     "check_config",
+    "install_station",
     "config_schema",
     "cameras",
     "devices",

@@ -106,7 +106,7 @@ def run(args: argparse.Namespace) -> int:
             # a plot inside the package is one of its hashed files: drawn aside, placed by update_manifest
             inside = _inside_package(Path(args.plot), Path(args.model))
             drawn = Path(args.plot) if inside is None else Path(scratch) / Path(args.plot).name
-            plot_pr_curve(drawn, truth, scores, report["sweep"], title)
+            plot_pr_curve(drawn, truth, scores, report["sweep"], title, operating=point.thresholds.values())
             if inside is not None:
                 placed[inside] = drawn
         _choose_and_record(args, report, judged, outcomes, placed)

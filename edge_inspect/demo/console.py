@@ -49,7 +49,9 @@ class ConsoleSink:
         return None
 
 
-def summarise(results: list[InspectionResult], snapshot: dict[str, Any]) -> dict[str, Any]:
+def summarise(
+    results: list[InspectionResult], snapshot: dict[str, Any], *, paced: bool = False
+) -> dict[str, Any]:
     """Frames, verdict counts, precision/recall against the ground truth, fps and latency percentiles."""
     counts = {v.value: sum(1 for r in results if r.verdict is v) for v in Verdict}
     judged = [r for r in results if r.expected is not None and r.verdict is not Verdict.ERROR]
@@ -70,6 +72,8 @@ def summarise(results: list[InspectionResult], snapshot: dict[str, Any]) -> dict
             "p50": float(np.percentile(totals, 50)) if totals.size else None,
             "p99": float(np.percentile(totals, 99)) if totals.size else None,
         },
+        "infer_ms": snapshot.get("latency_ms", {}).get("infer", {}).get("p50"),
+        "paced": paced,
     }
 
 
@@ -89,6 +93,36 @@ def format_summary(summary: dict[str, Any], received: int | None = None) -> str:
         f"  throughput  {summary['fps']:.1f} fps",
         f"  latency     p50 {lat['p50'] or 0:.1f} ms   p99 {lat['p99'] or 0:.1f} ms  (capture to result)",
     ]
+    if summary["infer_ms"] is not None:
+        lines.append(f"  inference   p50 {summary['infer_ms']:.1f} ms  (the engine's own, submit to outputs)")
+    if not summary["paced"]:
+        lines.append(
+            "              the replay offers frames as fast as the station takes them, so each waits behind "
+            "those\n              before it: capture to result measures that queue. At a line rate below "
+            "the throughput\n              (--set source.fps=25) it comes down to about the engine's own."
+        )
     if received is not None:
         lines.append(f"  mqtt        {received}/{summary['frames']} results received by a subscriber")
     return "\n".join(lines)
+
+
+def describe_engine(app: Any) -> str:
+    """``model ... variant ... engine ... precision ... requests ...`` of a built station, for headers."""
+    identity = app.package.identity(app.config.model.variant)
+    engine = app.config.engine
+    runtime = getattr(app.pipeline.inspector.engine, "runtime", None)
+    parts = [
+        f"model {identity.name} {identity.version}",
+        f"variant {identity.variant}",
+        f"engine {engine.type}",
+    ]
+    if runtime is not None:  # OpenVINO reads back what the compiled model runs with
+        parts += [
+            f"device {runtime.device}",
+            f"precision {runtime.precision or 'device default'}",
+            f"streams {runtime.streams if runtime.streams is not None else '-'}",
+            f"requests {runtime.requests}",
+        ]
+    else:
+        parts += [f"precision {getattr(engine, 'precision', None) or 'default'}"]
+    return " · ".join(parts)

@@ -26,14 +26,26 @@ class AckTracker:
         self._early: dict[int, bool] = {}
         self._counted = 0
 
-    def register(self, mid: int, on_ack: OnAck | None = None, *, counted: bool = False) -> None:
-        """Call after ``publish`` returned ``mid``; ``on_ack`` runs on the thread that settles it."""
+    def hold(self) -> None:
+        """A ``counted`` message kept back before it is published: pending now, registered later with
+        ``held=True``."""
+        with self._cond:
+            self._counted += 1
+
+    def register(
+        self, mid: int, on_ack: OnAck | None = None, *, counted: bool = False, held: bool = False
+    ) -> None:
+        """Call after ``publish`` returned ``mid``; ``on_ack`` runs on the thread that settles it.
+        ``held``: a counted message already counted by :meth:`hold`."""
         with self._cond:
             accepted = self._early.pop(mid, None)
             if accepted is None:
                 self._waiting[mid] = (on_ack, counted)
-                self._counted += counted
+                self._counted += counted and not held
                 return
+            if counted and held:
+                self._counted -= 1
+                self._cond.notify_all()
         if on_ack is not None:
             on_ack(mid, accepted)
 

@@ -10,6 +10,12 @@ The client keeps a persistent session (MQTT 5 ``clean_start=False`` with a sessi
 reconnects with back-off; a broker that is down at start is retried while results queue. The retained
 ``status`` is ``online`` after every (re)connect, ``offline`` at shutdown, and ``offline`` as the last
 will when the connection is lost.
+
+Nothing is handed to the client before the broker's CONNACK. paho opens the socket of a (re)connection
+and then queues CONNECT; a ``publish`` from another thread in between goes out before CONNECT, and the
+broker drops the connection (amqtt, seen under load in the install test). So until ``on_connect``, status
+messages and results without an outbox are held here, in order, and published first thing in
+``on_connect``; the outbox sender sends only while connected.
 """
 
 from __future__ import annotations
@@ -18,7 +24,7 @@ import functools
 import itertools
 import threading
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import Any, NamedTuple
 
 import paho.mqtt.client as mqtt
 import structlog
@@ -45,6 +51,17 @@ TlsSetup = Callable[[mqtt.Client], None]
 
 _STATUS_HEADROOM = 8
 """Client in-flight slots beyond the outbox window, so status messages never wait behind results."""
+
+
+class _Held(NamedTuple):
+    """A message kept back until the broker's CONNACK."""
+
+    topic: str
+    payload: bytes
+    qos: int
+    retain: bool
+    on_ack: OnAck | None
+    counted: bool
 
 
 class MqttPublisher:
@@ -89,6 +106,9 @@ class MqttPublisher:
         self._thread_init = thread_init
         """Called on the client's network thread at each connection (runtime.scheduling, runtime/sched.py)."""
         self._connected = threading.Event()
+        self._gate = threading.Lock()
+        """Orders ``_connected`` against publishing: held messages go out before any later one."""
+        self._held: list[_Held] = []
         self._fallback_max_pending = fallback_max_pending
         self.store = ResultStore(outbox, self._count) if outbox is not None else None
         self.window = window or config.max_inflight
@@ -232,9 +252,10 @@ class MqttPublisher:
             )
 
     def _publish_result(self, topic: str, payload: bytes) -> int | None:
-        """The sender's way out: QoS from config, its ack goes to the sender."""
+        """The sender's way out: QoS from config, its ack goes to the sender; None while not connected
+        (the row stays in the outbox and goes out when the sender is woken at the next connection)."""
         on_ack = self.sender.acked if self.sender is not None else None
-        return self._publish(topic, payload, qos=self.config.qos, on_ack=on_ack)
+        return self._publish(topic, payload, qos=self.config.qos, on_ack=on_ack, hold=False)
 
     def _publish_direct(self, topic: str, payload: bytes, key: str | None = None) -> None:
         on_ack = functools.partial(self._direct_acked, key) if key and self.on_ack is not None else None
@@ -259,12 +280,36 @@ class MqttPublisher:
         retain: bool = False,
         on_ack: OnAck | None = None,
         counted: bool = False,
+        hold: bool = True,
     ) -> int | None:
-        """Publish without holding any lock of ours (see acks.py); None when the client refused it."""
+        """Publish, or before the connection is up hold it for ``on_connect`` (0) or refuse it (None,
+        ``hold`` False); None also when the client refused it. Only ``_gate`` is held across ``publish``,
+        and no paho callback that runs under paho's message lock takes it (see acks.py)."""
+        with self._gate:
+            if not self._connected.is_set():
+                if not hold:
+                    return None
+                self._held.append(_Held(topic, payload, qos, retain, on_ack, counted))
+                if counted:
+                    self._acks.hold()
+                return 0
+            return self._send(topic, payload, qos, retain, on_ack, counted=counted)
+
+    def _send(
+        self,
+        topic: str,
+        payload: bytes,
+        qos: int,
+        retain: bool,
+        on_ack: OnAck | None,
+        *,
+        counted: bool,
+        held: bool = False,
+    ) -> int | None:
         info = self.client.publish(topic, payload, qos=qos, retain=retain)
         if info.rc == mqtt.MQTT_ERR_QUEUE_SIZE:
             return None
-        self._acks.register(info.mid, on_ack, counted=counted)
+        self._acks.register(info.mid, on_ack, counted=counted, held=held)
         return int(info.mid)
 
     # ------------------------------------------------------------------------------------ status, stats
@@ -309,7 +354,11 @@ class MqttPublisher:
             self.attempts.failed(REJECTED, str(reason))
             return
         self.attempts.connected()
-        self._connected.set()
+        with self._gate:  # what was held goes first, in order; then the connection is open to everyone
+            held, self._held = self._held, []
+            for message in held:
+                self._send(*message[:5], counted=message.counted, held=message.counted)
+            self._connected.set()
         log.info(
             "connected to broker",
             host=self.config.host,

@@ -42,3 +42,22 @@ def test_given_uncounted_messages_then_only_counted_ones_are_pending() -> None:
     assert not tracker.wait_settled(0.05)
     threading.Timer(0.05, tracker.acked, args=(2,)).start()
     assert tracker.wait_settled(2.0)
+
+
+def test_given_a_held_message_when_registered_and_acked_then_it_is_pending_until_the_ack_only() -> None:
+    tracker = AckTracker()
+    tracker.hold()
+    assert tracker.pending() == 1  # kept back before CONNACK: already awaiting its ack
+    tracker.register(7, counted=True, held=True)
+    assert tracker.pending() == 1  # not counted twice
+    tracker.acked(7)
+    assert tracker.pending() == 0
+    assert tracker.wait_settled(0.1)
+
+
+def test_given_a_held_message_whose_ack_came_first_when_registered_then_nothing_stays_pending() -> None:
+    tracker = AckTracker()
+    tracker.hold()
+    tracker.acked(9)  # paho may settle it before our registration
+    tracker.register(9, counted=True, held=True)
+    assert tracker.pending() == 0

@@ -21,7 +21,7 @@ from edge_inspect.config.mqtt import MqttConfig
 from edge_inspect.publish.mqtt import MqttPublisher
 from edge_inspect.publish.outbox import Limits, Outbox
 from edge_inspect.publish.topics import Topics
-from edge_inspect.types import Decision, InspectionResult, ModelIdentity, SourceInfo, Verdict
+from edge_inspect.types import Decision, InspectionResult, ModelIdentity, SourceInfo, SourceState, Verdict
 from tests.helpers.broker import Mosquitto, Subscriber, free_port
 from tests.helpers.waiting import wait_until
 
@@ -124,6 +124,39 @@ def test_given_no_outbox_when_results_are_handled_then_they_arrive_and_status_go
     assert [r["result_id"] for r in got] == [r.result_id for r in sent]
     assert [m.json()["state"] for m in sub.on("/status")] == ["online", "offline"]
     assert pub.pending() == 0
+
+
+@pytest.mark.parametrize("with_outbox", [False, True])
+def test_given_messages_published_while_the_socket_opens_when_connected_then_connect_goes_first(
+    broker: Mosquitto, tmp_path: Path, with_outbox: bool
+) -> None:
+    # paho opens the socket, calls on_socket_open, then queues CONNECT: what another thread publishes in
+    # that window went out before CONNECT, and the broker dropped the connection (seen with amqtt under
+    # load). Publish from inside the window, as a camera-state change or a result would.
+    box = Outbox(tmp_path / "outbox.sqlite3", ROOMY) if with_outbox else None
+    with Subscriber(broker.port, "edge-inspect/#") as sub:
+        counts = Counts()
+        pub = publisher(broker.port, outbox=box, counts=counts)
+        early = [make_result(i) for i in range(3)]
+
+        def in_the_window(*_args: object) -> None:
+            if early:
+                pub.source_state("cam1", SourceState.ONLINE)
+                for result in early:
+                    pub.handle(result)
+                early.clear()
+
+        pub.client.on_socket_open = in_the_window
+        pub.start()
+        assert pub.wait_connected(10)
+        assert pub.flush(10)
+        got = wait_results(sub, 3)
+        assert sub.wait_for(lambda _m: len(sub.on("/camera")) >= 1, timeout=5)
+        pub.close()
+    assert [r["seq"] for r in got] == [0, 1, 2]
+    assert pub.pending() == 0
+    # the first attempt held: nothing went out ahead of CONNECT, so the broker did not drop it
+    assert counts.values["mqtt.connect_failures"] == 0, counts.values
 
 
 def test_given_a_lost_connection_when_its_will_arrives_then_it_orders_after_that_online_and_before_the_next(
