@@ -85,14 +85,33 @@ class TileGeometry:
     frame_size: tuple[int, int]
 
 
+PackTiles = Callable[[int, int], npt.NDArray[Any]]
+"""``(first, count)`` -> those tiles of a frame as model input, cut from its pixels when asked."""
+
+
 @dataclass(frozen=True, slots=True)
 class Prepared:
-    """A frame turned into model input: ``tensor`` is N tiles in the engine's layout and dtype."""
+    """A frame turned into model input: N tiles in the engine's layout and dtype, one per box of
+    ``geometry``. Either packed (``tensor``), or, for a frame of many tiles, cut when asked (``pack``,
+    with an empty ``tensor``), so that its whole input never exists at once: read them with
+    :meth:`rows`."""
 
     frame: Frame
     tensor: npt.NDArray[Any]
     geometry: TileGeometry
     preprocess_ms: float
+    pack: PackTiles | None = None
+
+    @property
+    def tiles(self) -> int:
+        return len(self.geometry.boxes)
+
+    def rows(self, first: int = 0, count: int | None = None) -> npt.NDArray[Any]:
+        """Tiles ``first .. first + count`` (all by default) as model input."""
+        count = self.tiles - first if count is None else count
+        if self.pack is None:
+            return self.tensor[first : first + count]
+        return self.pack(first, count)
 
 
 @dataclass(frozen=True, slots=True)
@@ -215,6 +234,27 @@ class Pending(Protocol):
     def release(self) -> None:
         """Done with the outputs, or giving the frame up (an engine restart): the engine may reuse their
         memory. Never blocks; a second call does nothing."""
+
+
+class TileFold(Protocol):
+    """One frame's decision built as its tiles' outputs come off the engine, a few rows at a time, so
+    the raw outputs of the whole frame never exist at once (a frame of many tiles: a line-scan frame)."""
+
+    def add(self, rows: FloatArray) -> None:
+        """The next tiles' raw outputs, in tile order (n rows). Raises EngineOutputError on a misfit."""
+
+    def decide(self) -> Decision:
+        """The frame's decision once every tile was added (EngineOutputError before)."""
+
+
+class Finish(Protocol):
+    """Raw engine output of a frame's tiles -> Decision (EngineOutputError on NaN, Inf or a wrong shape)."""
+
+    def __call__(self, prepared: Prepared, outputs: FloatArray) -> Decision: ...
+
+    def fold(self, prepared: Prepared) -> TileFold | None:
+        """A :class:`TileFold` for a frame to be decided tile by tile as its outputs come, or None: all
+        its tiles' outputs at once, through ``__call__``."""
 
 
 @runtime_checkable

@@ -25,7 +25,7 @@ def frame_tensors(config: AppConfig, package: ModelPackage, spec: InputSpec) -> 
     source = open_source(config.source, config.camera, QuietStatus())
     source.open()
     try:
-        tensors = [preprocessor(frame).tensor for frame in source.frames() if frame.image is not None]
+        tensors = [preprocessor(frame).rows() for frame in source.frames() if frame.image is not None]
     finally:
         source.close()
     if not tensors:

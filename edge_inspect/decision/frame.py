@@ -1,7 +1,9 @@
 """One frame's raw engine output -> its decision: the ``finish`` step of the inspection path.
 
 Raw tile outputs go through the manifest's activation, are stitched back into frame pixels (a frame
-larger than ``DECISION_MAX_PIXELS`` onto a map scaled down to that size) and decided.
+larger than ``DECISION_MAX_PIXELS`` onto a map scaled down to that size) and decided. A segmentation
+frame of several tiles is folded instead (:meth:`FrameFinish.fold`): each tile's outputs are activated
+and stitched as they come off the engine, so the raw outputs of all its tiles never exist at once.
 A sigmoid segmentation model whose frame went through whole (one tile, no crop or resize) skips the
 first two steps: its logits are decided directly (see :mod:`edge_inspect.decision.segmentation`), which
 is the same decision without an activation pass over every pixel.
@@ -9,25 +11,26 @@ is the same decision without an activation pass over every pixel.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 from edge_inspect.decision.activation import logit_maxima, to_probabilities
 from edge_inspect.decision.classification import decide_score
 from edge_inspect.decision.rules import Rules
 from edge_inspect.decision.segmentation import decide_segmentation
 from edge_inspect.model.manifest import OutputSpec
-from edge_inspect.preprocess.stitch import is_identity, stitch_bounded
-from edge_inspect.types import Decision, FloatArray, Prepared
+from edge_inspect.preprocess.stitch import ScaledStitcher, Stitcher, is_identity, stitch_bounded, stitcher_for
+from edge_inspect.types import Decision, FloatArray, Prepared, TileFold
 
 _TILES_NDIM = 4
 
-Finish = Callable[[Prepared, FloatArray], Decision]
 
+class FrameFinish:
+    """The decision step for a model with this output spec under these rules (a ``Finish``)."""
 
-def make_finish(output: OutputSpec, rules: Rules) -> Finish:
-    """The decision step for a model with this output spec under these rules."""
+    def __init__(self, output: OutputSpec, rules: Rules) -> None:
+        self.output = output
+        self.rules = rules
 
-    def finish(prepared: Prepared, outputs: FloatArray) -> Decision:
+    def __call__(self, prepared: Prepared, outputs: FloatArray) -> Decision:
+        output, rules = self.output, self.rules
         if output.kind == "classification":
             # a tiled frame is as defective as its worst tile
             return decide_score(to_probabilities(outputs, output).max(axis=0), rules)
@@ -39,9 +42,35 @@ def make_finish(output: OutputSpec, rules: Rules) -> Finish:
         ):
             logits, maxima = logit_maxima(outputs, output)
             return decide_segmentation(logits, rules, logits=True, maxima=maxima)
-        probs, scale = stitch_bounded(
-            outputs, prepared.geometry, activate=lambda raw: to_probabilities(raw, output)
-        )
+        probs, scale = stitch_bounded(outputs, prepared.geometry, activate=self._activate)
         return decide_segmentation(probs, rules, scale=scale)
 
-    return finish
+    def fold(self, prepared: Prepared) -> TileFold | None:
+        """A segmentation frame of several tiles is folded; anything else is decided all at once."""
+        if self.output.kind != "segmentation" or len(prepared.geometry.boxes) < 2:
+            return None
+        return SegmentationFold(stitcher_for(prepared.geometry, self._activate), self.rules)
+
+    def _activate(self, raw: FloatArray) -> FloatArray:
+        return to_probabilities(raw, self.output)
+
+
+class SegmentationFold:
+    """A :class:`~edge_inspect.types.TileFold`: tiles stitched (activated) as they come, then decided."""
+
+    def __init__(self, stitcher: Stitcher, rules: Rules) -> None:
+        self._stitcher = stitcher
+        self._rules = rules
+
+    def add(self, rows: FloatArray) -> None:
+        self._stitcher.add(rows)
+
+    def decide(self) -> Decision:
+        probs = self._stitcher.result()
+        scale = self._stitcher.scale if isinstance(self._stitcher, ScaledStitcher) else (1.0, 1.0)
+        return decide_segmentation(probs, self._rules, scale=scale)
+
+
+def make_finish(output: OutputSpec, rules: Rules) -> FrameFinish:
+    """The decision step for a model with this output spec under these rules."""
+    return FrameFinish(output, rules)

@@ -185,7 +185,7 @@ def _one(
     if frame.error is not None or frame.image is None:
         return ImageOutcome(path, texture, defective, Verdict.ERROR.value, 0.0, (), error=frame.error)
     prepared = inspector.prepare(frame)
-    raw = inspector.engine.infer(prepared.tensor)
+    raw = inspector.engine.infer(prepared.rows())
     decision = inspector.finish(prepared, raw)
     probs = relevant_window(stitch(to_probabilities(raw, output), prepared.geometry), rules)
     overlap_iou = overlap_dice = None

@@ -2,7 +2,10 @@
 
 Order: station ROI crop, the model's border crop, channel conversion, then ``resize`` to the input size
 or ``tile`` (padding a working image smaller than the input), normalisation, layout and dtype.
-Crops come first because they are free (views) and shrink every later step.
+Crops come first because they are free (views) and shrink every later step. A frame of more than
+``PACK_ON_DEMAND_TILES`` tiles is not packed at once: its tiles are cut from the working image when the
+engine asks for them (``Prepared.pack``), so its whole input (a float32 copy of the frame, four times
+its 8-bit pixels) never exists.
 """
 
 from __future__ import annotations
@@ -19,7 +22,10 @@ from edge_inspect.errors import PreprocessError
 from edge_inspect.model.manifest import InputSpec, pixel_input
 from edge_inspect.preprocess import ops
 from edge_inspect.preprocess.tiling import crop_box, tile_boxes
-from edge_inspect.types import FloatArray, Frame, ImageArray, Prepared, TileGeometry
+from edge_inspect.types import FloatArray, Frame, ImageArray, PackTiles, Prepared, TileGeometry
+
+PACK_ON_DEMAND_TILES = 16
+"""Frames of more tiles than this (4 MP and up at a 512 x 512 input) have their tiles cut on demand."""
 
 
 def preprocess_input(spec: InputSpec, engine_dtype: str) -> InputSpec:
@@ -111,6 +117,12 @@ class Preprocessor:
 
     def prepare(self, image: ImageArray) -> tuple[npt.NDArray[Any], TileGeometry]:
         """Pixels -> (tensor of N tiles, their geometry); a misfit image is a :class:`PreprocessError`."""
+        pack, geometry = self._packer(image)
+        return pack(0, len(geometry.boxes)), geometry
+
+    def _packer(self, image: ImageArray) -> tuple[PackTiles, TileGeometry]:
+        """The working image of ``image`` (crops are views), and a function that packs any run of its
+        tiles into model input."""
         image = ops.as_frame_image(image)
         plan = self.plan((image.shape[1], image.shape[0]))
         work = ops.convert_color(image[plan.rows, plan.cols], self.spec.color_order)
@@ -118,12 +130,27 @@ class Preprocessor:
             work = ops.resize(work, plan.resize_to)
         if plan.pad_to is not None:
             work = ops.pad_to(work, plan.pad_to)
-        boxes, layout = plan.geometry.boxes, self.spec.layout
-        if self._dtype == np.uint8:
-            tensor = ops.pack_tiles(ops.to_uint8(work, self._scales[image.dtype]), boxes, layout, self._dtype)
+        boxes, layout, dtype = plan.geometry.boxes, self.spec.layout, self._dtype
+        if dtype == np.uint8:
+            work = ops.to_uint8(work, self._scales[image.dtype])
+            constants = None
         else:
-            tensor = ops.pack_tiles(work, boxes, layout, self._dtype, self._constants[image.dtype])
-        return tensor, plan.geometry
+            constants = self._constants[image.dtype]
+
+        spec = self.spec
+        empty = (
+            (0, spec.height, spec.width, spec.channels)
+            if layout == "NHWC"
+            else (0, spec.channels, spec.height, spec.width)
+        )
+
+        def pack(first: int, count: int) -> npt.NDArray[Any]:
+            chosen = boxes[first : first + count]
+            return (
+                ops.pack_tiles(work, chosen, layout, dtype, constants) if chosen else np.empty(empty, dtype)
+            )
+
+        return pack, plan.geometry
 
     def denormalise(self, tensor: npt.NDArray[Any], dtype: np.dtype[Any]) -> FloatArray:
         """Undo normalisation and layout: model input back to ``pixel / scale`` as (N, C, h, w) float32.
@@ -147,9 +174,13 @@ class Preprocessor:
             raise PreprocessError(msg)
         started = time.perf_counter()
         try:
-            tensor, geometry = self.prepare(frame.image)
+            pack, geometry = self._packer(frame.image)
+            tiles = len(geometry.boxes)
+            on_demand = tiles > PACK_ON_DEMAND_TILES
+            tensor = pack(0, 0 if on_demand else tiles)
         except PreprocessError as exc:
             where = frame.source.path or frame.source.device or frame.camera
             msg = f"frame {frame.seq} ({where}): {exc}"
             raise PreprocessError(msg) from None
-        return Prepared(frame, tensor, geometry, (time.perf_counter() - started) * 1000.0)
+        elapsed_ms = (time.perf_counter() - started) * 1000.0
+        return Prepared(frame, tensor, geometry, elapsed_ms, pack if on_demand else None)

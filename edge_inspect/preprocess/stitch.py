@@ -7,9 +7,11 @@ resize, and place the result where the crops took it from; everything outside th
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections.abc import Callable
 from functools import lru_cache
+from typing import Any
 
 import cv2
 import numpy as np
@@ -94,10 +96,11 @@ def stitch_bounded(
     size = map_size(geometry.frame_size, max_pixels)
     if size == geometry.frame_size:
         return stitch(outputs if activate is None else activate(outputs), geometry), (1.0, 1.0)
-    frame_w, frame_h = geometry.frame_size
     _check_tiles(outputs, geometry)
-    scaled = _stitch_scaled(outputs, geometry, size, activate)
-    return scaled, (frame_w / size[0], frame_h / size[1])
+    stitcher = ScaledStitcher(geometry, size, activate)
+    for index in range(outputs.shape[0]):
+        stitcher.add(outputs[index : index + 1])
+    return stitcher.result(), stitcher.scale
 
 
 def _check_tiles(outputs: FloatArray, geometry: TileGeometry) -> None:
@@ -118,70 +121,163 @@ def stitch(outputs: FloatArray, geometry: TileGeometry) -> FloatArray:
     if is_identity(geometry, (outputs.shape[3], outputs.shape[2])):
         first: FloatArray = outputs[0]
         return first
-    channels = outputs.shape[1]
-    work_w, work_h = geometry.work_size
-    if len(geometry.boxes) == 1 and geometry.boxes[0] == (0, 0, work_w, work_h):
-        work = outputs[0]  # one tile is the whole working image: resize straight to the crop below
-    else:
-        width, height = _extent(geometry)
-        canvas = np.zeros((channels, height, width), dtype=np.float32)
-        for tile, (x, y, w, h) in zip(outputs, geometry.boxes, strict=True):
+    stitcher = Stitcher(geometry)
+    stitcher.add(outputs)
+    return stitcher.result()
+
+
+Activate = Callable[[FloatArray], FloatArray]
+"""Raw ``(n, C, h, w)`` tile outputs -> probabilities of the same shape."""
+
+
+class Stitcher:
+    """:func:`stitch` fed tile by tile, in tile order: ``add`` some rows at a time, then ``result``.
+
+    What it holds is the frame's map being built (the working image's canvas and the frame-sized map),
+    never the raw outputs of more than the rows just added: a frame of many tiles is stitched as its
+    tiles come off the engine. ``activate``, when given, is applied to each batch of rows as it comes.
+    """
+
+    def __init__(self, geometry: TileGeometry, activate: Activate | None = None) -> None:
+        self.geometry = geometry
+        self._activate = activate
+        self._next = 0
+        self._canvas: FloatArray | None = None
+
+    @property
+    def complete(self) -> bool:
+        return self._next == len(self.geometry.boxes)
+
+    def add(self, rows: FloatArray) -> None:
+        """The next ``n`` tiles' maps ``(n, C, h, w)`` (raw when ``activate`` was given)."""
+        tiles, boxes = self._take(rows)
+        if self._canvas is None:
+            width, height = _extent(self.geometry)
+            self._canvas = np.zeros((tiles.shape[1], height, width), dtype=np.float32)
+        canvas = self._canvas
+        for tile, (x, y, w, h) in zip(tiles, boxes, strict=True):
             if tile.shape[1:] == (h, w):
                 canvas[:, y : y + h, x : x + w] += tile
                 continue
             upsampled = np.empty((h, w), dtype=np.float32)
-            for c in range(channels):
+            for c in range(canvas.shape[0]):
                 _resize_into(tile[c], upsampled)
                 canvas[c, y : y + h, x : x + w] += upsampled
+
+    def result(self) -> FloatArray:
+        """The ``(C, frame_height, frame_width)`` map; EngineOutputError unless every tile was added."""
+        canvas = self._complete(self._canvas)
+        geometry = self.geometry
+        work_w, work_h = geometry.work_size
         work = canvas[:, :work_h, :work_w]
         work *= _inverse_coverage(geometry)
-    x, y, crop_w, crop_h = geometry.frame_box
-    frame_w, frame_h = geometry.frame_size
-    result = np.zeros((channels, frame_h, frame_w), dtype=np.float32)
-    for c in range(channels):
-        _resize_into(work[c], result[c, y : y + crop_h, x : x + crop_w])
-    return result
-
-
-def _stitch_scaled(
-    outputs: FloatArray,
-    geometry: TileGeometry,
-    size: tuple[int, int],
-    activate: Callable[[FloatArray], FloatArray] | None,
-) -> FloatArray:
-    """:func:`stitch` straight onto a map of ``size`` (smaller than the frame): each tile is resized to
-    where it lands on that map, so no array of the frame's own size is ever made."""
-    first = outputs[:1] if activate is None else activate(outputs[:1])
-    channels = first.shape[1]
-    out_w, out_h = size
-    frame_w, frame_h = geometry.frame_size
-    x, y, crop_w, crop_h = geometry.frame_box
-    work_w, work_h = geometry.work_size
-    # work pixel -> frame pixel -> map pixel, per axis: offset + position * factor
-    fx, fy = crop_w / work_w * out_w / frame_w, crop_h / work_h * out_h / frame_h
-    ox, oy = x * out_w / frame_w, y * out_h / frame_h
-    result = np.zeros((channels, out_h, out_w), dtype=np.float32)
-    coverage = np.zeros((out_h, out_w), dtype=np.uint16)  # tiles over each map pixel
-    for index, (tx, ty, tw, th) in enumerate(geometry.boxes):
-        raw = outputs[index : index + 1]
-        tile = (first if index == 0 else raw if activate is None else activate(raw))[0]
-        # the part of the tile inside the working image (padding beyond it is cut off)
-        vw, vh = min(tw, work_w - tx), min(th, work_h - ty)
-        if vw <= 0 or vh <= 0:
-            continue
-        x0, y0 = math.floor(ox + tx * fx), math.floor(oy + ty * fy)
-        x1 = min(out_w, max(x0 + 1, math.ceil(ox + (tx + vw) * fx)))
-        y1 = min(out_h, max(y0 + 1, math.ceil(oy + (ty + vh) * fy)))
-        if x1 <= x0 or y1 <= y0:
-            continue
-        # the tile's map covers (tw, th) work pixels at its own stride; keep the part inside the image
-        map_h, map_w = tile.shape[1:]
-        keep_w, keep_h = max(1, round(map_w * vw / tw)), max(1, round(map_h * vh / th))
-        placed = np.empty((y1 - y0, x1 - x0), dtype=np.float32)
+        channels = work.shape[0]
+        x, y, crop_w, crop_h = geometry.frame_box
+        frame_w, frame_h = geometry.frame_size
+        if (x, y, crop_w, crop_h) == (0, 0, frame_w, frame_h) and (work_w, work_h) == (frame_w, frame_h):
+            self._canvas = None
+            return np.ascontiguousarray(work)
+        result = np.zeros((channels, frame_h, frame_w), dtype=np.float32)
         for c in range(channels):
-            _resize_into(np.ascontiguousarray(tile[c, :keep_h, :keep_w]), placed)
-            result[c, y0:y1, x0:x1] += placed
-        coverage[y0:y1, x0:x1] += 1
-    np.maximum(coverage, 1, out=coverage)
-    result /= coverage
-    return result
+            _resize_into(work[c], result[c, y : y + crop_h, x : x + crop_w])
+        self._canvas = None
+        return result
+
+    def _take(self, rows: FloatArray) -> tuple[FloatArray, tuple[tuple[int, int, int, int], ...]]:
+        """``rows`` checked against the tiles still to come and activated, with their boxes; the cursor
+        moved past them."""
+        if rows.ndim != _SEGMENTATION_NDIM or rows.shape[0] > len(self.geometry.boxes) - self._next:
+            msg = (
+                f"expected at most {len(self.geometry.boxes) - self._next} more tile maps shaped "
+                f"(n, C, h, w), got shape {rows.shape}"
+            )
+            raise EngineOutputError(msg)
+        boxes = self.geometry.boxes[self._next : self._next + rows.shape[0]]
+        self._next += rows.shape[0]
+        tiles = rows if self._activate is None else self._activate(rows)
+        return np.asarray(tiles, dtype=np.float32), boxes
+
+    def _complete(self, built: FloatArray | None) -> FloatArray:
+        """``built`` once every tile was added, else EngineOutputError."""
+        if not self.complete or built is None:
+            msg = f"{self._next} of {len(self.geometry.boxes)} tile maps were stitched"
+            raise EngineOutputError(msg)
+        return built
+
+
+class ScaledStitcher(Stitcher):
+    """:class:`Stitcher` onto a map of ``size`` (smaller than the frame): each tile is resized to where it
+    lands on that map, so no array of the frame's own size is ever made. ``scale`` is ``(sx, sy)``,
+    frame pixels per map pixel."""
+
+    def __init__(
+        self, geometry: TileGeometry, size: tuple[int, int], activate: Activate | None = None
+    ) -> None:
+        super().__init__(geometry, activate)
+        self.size = size
+        frame_w, frame_h = geometry.frame_size
+        self.scale = (frame_w / size[0], frame_h / size[1])
+        self._result: FloatArray | None = None
+        # tiles over each map pixel: 8 bits when no pixel can lie under more than 255 (half the memory)
+        self._coverage = np.zeros((size[1], size[0]), dtype=_count_dtype(geometry))
+
+    def add(self, rows: FloatArray) -> None:
+        tiles, boxes = self._take(rows)
+        geometry = self.geometry
+        out_w, out_h = self.size
+        frame_w, frame_h = geometry.frame_size
+        x, y, crop_w, crop_h = geometry.frame_box
+        work_w, work_h = geometry.work_size
+        if self._result is None:
+            self._result = np.zeros((tiles.shape[1], out_h, out_w), dtype=np.float32)
+        result, coverage = self._result, self._coverage
+        # work pixel -> frame pixel -> map pixel, per axis: offset + position * factor
+        fx, fy = crop_w / work_w * out_w / frame_w, crop_h / work_h * out_h / frame_h
+        ox, oy = x * out_w / frame_w, y * out_h / frame_h
+        for tile, (tx, ty, tw, th) in zip(tiles, boxes, strict=True):
+            # the part of the tile inside the working image (padding beyond it is cut off)
+            vw, vh = min(tw, work_w - tx), min(th, work_h - ty)
+            if vw <= 0 or vh <= 0:
+                continue
+            x0, y0 = math.floor(ox + tx * fx), math.floor(oy + ty * fy)
+            x1 = min(out_w, max(x0 + 1, math.ceil(ox + (tx + vw) * fx)))
+            y1 = min(out_h, max(y0 + 1, math.ceil(oy + (ty + vh) * fy)))
+            if x1 <= x0 or y1 <= y0:
+                continue
+            # the tile's map covers (tw, th) work pixels at its own stride; keep the part inside the image
+            map_h, map_w = tile.shape[1:]
+            keep_w, keep_h = max(1, round(map_w * vw / tw)), max(1, round(map_h * vh / th))
+            placed = np.empty((y1 - y0, x1 - x0), dtype=np.float32)
+            for c in range(result.shape[0]):
+                _resize_into(np.ascontiguousarray(tile[c, :keep_h, :keep_w]), placed)
+                result[c, y0:y1, x0:x1] += placed
+            coverage[y0:y1, x0:x1] += 1
+
+    def result(self) -> FloatArray:
+        result = self._complete(self._result)
+        self._result = None
+        np.maximum(self._coverage, 1, out=self._coverage)
+        result /= self._coverage
+        return result
+
+
+def _count_dtype(geometry: TileGeometry) -> type[np.unsignedinteger[Any]]:
+    """The narrowest unsigned type that counts the tiles over any pixel: no more than lie over one
+    column, which the tiles' x ranges bound."""
+    edges = sorted([(x, 1) for x, _, _, _ in geometry.boxes] + [(x + w, -1) for x, _, w, _ in geometry.boxes])
+    most = max(itertools.accumulate(step for _, step in edges))
+    return (
+        np.uint8
+        if most <= np.iinfo(np.uint8).max
+        else np.uint16
+        if most <= np.iinfo(np.uint16).max
+        else np.uint32
+    )
+
+
+def stitcher_for(geometry: TileGeometry, activate: Activate | None = None) -> Stitcher:
+    """The stitcher of a frame: onto the frame's own pixels, or a scaled map beyond DECISION_MAX_PIXELS."""
+    size = map_size(geometry.frame_size)
+    if size == geometry.frame_size:
+        return Stitcher(geometry, activate)
+    return ScaledStitcher(geometry, size, activate)

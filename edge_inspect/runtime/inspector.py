@@ -10,14 +10,12 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from edge_inspect.types import Decision, Engine, FloatArray, Frame, Prepared
+from edge_inspect.types import Decision, Engine, Finish, Frame, Prepared
 
 Prepare = Callable[[Frame], Prepared]
 """Frame -> model input (raises PreprocessError)."""
 
-Finish = Callable[[Prepared, FloatArray], Decision]
-"""Raw engine output of a frame's tiles -> Decision (raises EngineOutputError on NaN, Inf or a wrong shape;
-a sigmoid model's -Inf logit is probability 0, see :func:`~edge_inspect.decision.activation.logit_maxima`)."""
+__all__ = ["Finish", "FrameInspector", "Prepare"]
 
 
 @dataclass(frozen=True)
@@ -29,4 +27,10 @@ class FrameInspector:
     def inspect(self, frame: Frame) -> Decision:
         """Run one frame synchronously (evaluation, tools, the naive baseline)."""
         prepared = self.prepare(frame)
-        return self.finish(prepared, self.engine.infer(prepared.tensor))
+        fold = self.finish.fold(prepared)
+        if fold is None:
+            return self.finish(prepared, self.engine.infer(prepared.rows()))
+        step = self.engine.input_spec.shape[0]  # one infer request's tiles
+        for first in range(0, prepared.tiles, step):
+            fold.add(self.engine.infer(prepared.rows(first, step)))
+        return fold.decide()

@@ -5,7 +5,9 @@ overlap. Deciding and publishing share one: both take well under a millisecond, 
 where the engine keeps every core busy, each hand-off between threads wakes one, which preempts an
 engine thread. For the same reason inference takes the engine's pull path (``Engine.start``): the infer
 thread starts a frame and queues its Pending, and the deciding thread waits on it and decides on the
-outputs where the engine wrote them, so no Python runs on the engine's threads.
+outputs where the engine wrote them, so no Python runs on the engine's threads. A frame of several
+segmentation tiles is streamed (runtime/streamed.py): the infer thread starts its requests one by one, the
+deciding thread folds each one's rows into the frame's map as it finishes and releases it.
 
 A frame that fails anywhere becomes one ERROR result and the loop goes on; a failing sink is logged and
 counted and never stops the others. The pipeline knows the stages only by their Protocols and callables.
@@ -25,6 +27,7 @@ from edge_inspect.runtime.inflight import Inflight
 from edge_inspect.runtime.inspector import Finish, FrameInspector
 from edge_inspect.runtime.queues import Closed, DropPolicy, StageQueue
 from edge_inspect.runtime.stats import Stats
+from edge_inspect.runtime.streamed import StreamedFrame
 from edge_inspect.types import (
     Decision,
     Engine,
@@ -35,6 +38,7 @@ from edge_inspect.types import (
     Pending,
     Prepared,
     ResultSink,
+    TileFold,
     Verdict,
 )
 
@@ -66,7 +70,7 @@ class _Flight:
 
     def __init__(self, prepared: Prepared) -> None:
         self.prepared = prepared
-        self.pending: Pending | None = None
+        self.pending: Pending | StreamedFrame | None = None
 
     def finished(self) -> bool:
         """The engine is done with it: only the deciding thread has yet to take its outputs."""
@@ -78,7 +82,7 @@ class _Started:
     """A frame on the engine: the deciding thread waits on ``pending`` (``token``: see Inflight)."""
 
     prepared: Prepared
-    pending: Pending
+    pending: Pending | StreamedFrame
     token: int
     started: float
 
@@ -91,6 +95,8 @@ class _Done:
     infer_ms: float
     pending: Pending | None = None
     """Released once the frame is decided: ``outputs`` may live in the engine's memory until then."""
+    fold: TileFold | None = None
+    """A streamed frame's outputs, folded: decided with ``fold.decide()`` instead of ``outputs``."""
 
 
 _Work = Prepared | _Failed
@@ -285,8 +291,13 @@ class Pipeline:
         start = time.monotonic()
         flight = _Flight(prepared)
         token = self.inflight.begin(flight)
+        inspector = self.inspector
         try:
-            pending = flight.pending = self.inspector.engine.start(prepared.tensor)
+            fold = inspector.finish.fold(prepared)
+            if fold is not None:
+                self._stream(prepared, fold, flight, token, start)
+                return
+            pending = flight.pending = inspector.engine.start(prepared.rows())
         except Exception as exc:  # the frame could not start: one ERROR result
             if self.inflight.claim(token):  # else a restart has answered it
                 try:
@@ -295,6 +306,24 @@ class Pipeline:
                     self.inflight.released()
             return
         self.q_inferred.put(_Started(prepared, pending, token, start))
+
+    def _stream(self, prepared: Prepared, fold: TileFold, flight: _Flight, token: int, start: float) -> None:
+        """Start a streamed frame's requests one by one; the deciding thread folds them as they finish."""
+        engine = self.inspector.engine
+        step = engine.input_spec.shape[0]
+        stream = flight.pending = StreamedFrame(fold, -(-prepared.tiles // step))
+        self.q_inferred.put(_Started(prepared, stream, token, start))
+        for first in range(0, prepared.tiles, step):
+            if stream.ended or not self.inflight.holds(token):
+                return  # failed or abandoned: the deciding thread answers it
+            try:
+                # cut on demand for a frame of many tiles: only the requests in flight hold its input
+                pending = engine.start(prepared.rows(first, step))
+            except Exception as exc:
+                stream.fail(exc)
+                return
+            if not stream.add(pending):
+                return
 
     # ------------------------------------------------------------------------------ restarts and swaps
 
@@ -358,7 +387,11 @@ class Pipeline:
                     self._tick()  # the loop still proves it is alive
                     continue
                 if isinstance(item, _Started):
-                    finished = self._await(item)
+                    finished = (
+                        self._await_streamed(item, item.pending)
+                        if isinstance(item.pending, StreamedFrame)
+                        else self._await(item, item.pending)
+                    )
                     if finished is None:
                         continue  # abandoned by an engine restart: its ERROR result is queued behind
                     item = finished
@@ -375,27 +408,49 @@ class Pipeline:
         finally:
             self.done.set()
 
-    def _await(self, item: _Started) -> _Done | None:
+    def _await(self, item: _Started, pending: Pending) -> _Done | None:
         """Wait for a started frame's outputs, ticking meanwhile; None if a restart abandoned it."""
         poll_s = min(self._tick_s, _ABANDON_POLL_S)
         while True:
             try:
-                outputs = item.pending.wait(poll_s)
+                outputs = pending.wait(poll_s)
             except Exception as exc:  # the frame's inference failed: one ERROR result
-                return self._claim(item, None, exc)
+                return self._claim(item, pending, None, exc)
             if outputs is not None:
-                return self._claim(item, outputs, None)
+                return self._claim(item, pending, outputs, None)
             if not self.inflight.holds(item.token):
-                item.pending.release()  # given up: the engine may reuse the request once it finishes
+                pending.release()  # given up: the engine may reuse the request once it finishes
                 return None
             self._tick()
 
-    def _claim(self, item: _Started, outputs: FloatArray | None, error: BaseException | None) -> _Done | None:
+    def _await_streamed(self, item: _Started, stream: StreamedFrame) -> _Done | None:
+        """Fold a streamed frame's requests as they finish, ticking meanwhile; None if abandoned."""
+        poll_s = min(self._tick_s, _ABANDON_POLL_S)
+        while True:
+            try:
+                if stream.fold_ready(poll_s):
+                    return self._claim(item, None, None, None, stream.fold)
+            except Exception as exc:  # a request failed, or its rows did not fit: one ERROR result
+                return self._claim(item, None, None, exc)
+            if not self.inflight.holds(item.token):
+                stream.close()  # given up: every request it holds goes back to the engine
+                return None
+            self._tick()
+
+    def _claim(
+        self,
+        item: _Started,
+        pending: Pending | None,
+        outputs: FloatArray | None,
+        error: BaseException | None,
+        fold: TileFold | None = None,
+    ) -> _Done | None:
         infer_ms = _ms_since(item.started)
         if not self.inflight.take(item.token):
-            item.pending.release()  # a restart answered it meanwhile
+            if pending is not None:
+                pending.release()  # a restart answered it meanwhile
             return None
-        return _Done(item.prepared, outputs, error, infer_ms, item.pending)
+        return _Done(item.prepared, outputs, error, infer_ms, pending, fold)
 
     def _to_result(self, item: _Done | _Failed) -> InspectionResult:
         if isinstance(item, _Failed):
@@ -403,11 +458,15 @@ class Pipeline:
         frame = item.prepared.frame
         timings = {"preprocess": item.prepared.preprocess_ms, "infer": item.infer_ms}
         self.stats.latency("infer", item.infer_ms)
-        if item.error is not None or item.outputs is None:
+        outputs, fold = item.outputs, item.fold
+        if item.error is not None or (outputs is None and fold is None):
             return self.make_result(frame, None, f"inference: {item.error}", timings)
         start = time.monotonic()
         try:
-            decision = self.inspector.finish(item.prepared, item.outputs)
+            if fold is not None:
+                decision = fold.decide()
+            elif outputs is not None:
+                decision = self.inspector.finish(item.prepared, outputs)
         except Exception as exc:
             timings["decide"] = _ms_since(start)
             return self.make_result(frame, None, f"decision: {exc}", timings)

@@ -12,11 +12,13 @@ import shutil
 import signal
 import subprocess
 import tempfile
+import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
 import paho.mqtt.client as mqtt
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 from structlog.testing import capture_logs
 
 from edge_inspect.config.mqtt import MqttConfig, TlsConfig
@@ -25,7 +27,7 @@ from edge_inspect.publish.mqtt import MqttPublisher
 from edge_inspect.publish.tls import HandshakeReporter, tls_setup
 from edge_inspect.publish.topics import Topics
 from edge_inspect.types import Verdict
-from tests.helpers.broker import Mosquitto, Subscriber
+from tests.helpers.broker import Mosquitto, Subscriber, free_port
 from tests.helpers.certs import Pki, make_other_ca, make_pki
 from tests.helpers.daemon import ROOT, run_cli, start_daemon
 from tests.helpers.results import result
@@ -251,6 +253,53 @@ def test_the_daemon_reads_its_secrets_from_the_credentials_directory(
         # then every frame's result arrived over TLS
         assert mes.wait_for(lambda m: len([x for x in m if x.topic.endswith("/result")]) >= frames, 15)
     assert len({m.json()["result_id"] for m in mes.on("/result")}) == frames
+
+
+def test_a_tls_daemon_exports_its_handshake_failures_at_zero_from_the_start(
+    tls_broker: Mosquitto, pki: Pki, sample_dir: Path, tmp_path: Path
+) -> None:
+    # the counter documented in the metrics docs is there, at 0, before any handshake has failed
+    password = tmp_path / "password"
+    password.write_text(PASSWORD + "\n")
+    port = free_port()
+    overrides = [
+        f"station={USER}",
+        f"model.path={make_tiny_package(tmp_path / 'model', variants=('fp32',))}",
+        "model.variant=null",
+        f"source.path={sample_dir}",
+        "source.loop=0",
+        "source.fps=2",
+        f"mqtt.port={tls_broker.port}",
+        f"mqtt.username={USER}",
+        f"mqtt.password_file={password}",
+        f"mqtt.tls.ca_file={pki.ca}",
+        f"mqtt.tls.cert_file={pki.client_cert}",
+        f"mqtt.tls.key_file={pki.client_key}",
+        "metrics.enabled=true",
+        f"metrics.port={port}",
+        f"paths.state_dir={tmp_path / 'state'}",
+    ]
+    daemon = start_daemon(CONFIG, overrides)
+    try:
+        samples: dict[str, float] = {}
+
+        def scraped() -> bool:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=2) as response:
+                    text = response.read().decode()
+            except OSError:
+                return False
+            samples.update(
+                {s.name: s.value for family in text_string_to_metric_families(text) for s in family.samples}
+            )
+            return "edge_inspect_frames_total" in samples
+
+        assert wait_until(scraped, 120), "the metrics endpoint did not answer"
+    finally:
+        daemon.send_signal(signal.SIGTERM)
+        out, _ = daemon.communicate(timeout=60)
+    assert daemon.returncode == 0, out[-3000:]
+    assert samples.get("edge_inspect_mqtt_tls_handshake_failures_total") == 0.0, sorted(samples)
 
 
 def test_a_daemon_with_an_unreadable_ca_file_refuses_to_start_naming_it(tmp_path: Path) -> None:

@@ -15,10 +15,10 @@ from edge_inspect.errors import EngineOutputError
 from edge_inspect.model.manifest import InputSpec, OutputSpec
 from edge_inspect.preprocess import Preprocessor, stitch
 from edge_inspect.preprocess.stitch import is_identity
-from edge_inspect.types import Frame, Prepared, SourceInfo
+from edge_inspect.types import Frame, Prepared, SourceInfo, Verdict
 
 
-def prepared(width: int, height: int, **spec: Any) -> Prepared:
+def prepared(frame_width: int, frame_height: int, **spec: Any) -> Prepared:
     fields: dict[str, Any] = {
         "name": "image",
         "width": 64,
@@ -27,7 +27,7 @@ def prepared(width: int, height: int, **spec: Any) -> Prepared:
         "color_order": "gray",
     }
     preprocessor = Preprocessor(InputSpec.model_validate({**fields, **spec}))
-    image = np.zeros((height, width), dtype=np.uint8)
+    image = np.zeros((frame_height, frame_width), dtype=np.uint8)
     return preprocessor(
         Frame(seq=0, camera="c", captured_at=0.0, monotonic=0.0, source=SourceInfo("replay"), image=image)
     )
@@ -49,7 +49,7 @@ RULES = Rules(
 
 def logits_for(frame: Prepared, seed: int) -> np.ndarray:
     rng = np.random.default_rng(seed)
-    n = frame.tensor.shape[0]
+    n = frame.tiles
     raw = rng.normal(-4.0, 1.0, (n, 1, 64, 64)).astype(np.float32)
     raw[:, :, 20:30, 10:24] = rng.normal(4.0, 1.0, (n, 1, 10, 14))  # one confident region per tile
     return raw
@@ -115,3 +115,38 @@ def test_given_a_whole_frame_when_stitched_then_the_tile_map_itself_comes_back()
     raw = logits_for(frame, seed=2)
 
     assert np.shares_memory(stitch(raw, frame.geometry), raw)
+
+
+@pytest.mark.parametrize(
+    ("size", "tile"),
+    [
+        ((640, 576), 64),  # 10 x 9 tiles: many, packed on demand, decided at frame resolution
+        ((4352, 4096), 512),  # 17.8 MP, beyond DECISION_MAX_PIXELS: decided on the scaled map
+    ],
+)
+def test_given_a_frame_of_many_tiles_when_folded_a_request_at_a_time_then_it_decides_as_all_at_once(
+    size: tuple[int, int], tile: int
+) -> None:
+    frame = prepared(*size, fit="tile", tile_overlap=8, width=tile, height=tile)
+    assert frame.pack is not None  # the tiles are cut on demand: no tensor of the whole frame
+    assert frame.tensor.shape[0] == 0
+    raw = logits_for(frame, seed=7)
+    finish = make_finish(output(), RULES)
+    fold = finish.fold(frame)
+    assert fold is not None
+    for first in range(0, frame.tiles, 3):  # three tiles per request
+        fold.add(raw[first : first + 3])
+    folded = fold.decide()
+    whole = finish(frame, raw)
+    assert folded.verdict is whole.verdict is Verdict.NG
+    assert [(d.bbox, d.area_px) for d in folded.defects] == [(d.bbox, d.area_px) for d in whole.defects]
+    assert folded.score == pytest.approx(whole.score)
+
+
+def test_given_a_fold_short_of_tiles_when_decided_then_it_is_an_engine_output_error() -> None:
+    frame = prepared(640, 576, fit="tile", tile_overlap=8)
+    fold = make_finish(output(), RULES).fold(frame)
+    assert fold is not None
+    fold.add(logits_for(frame, seed=1)[:5])
+    with pytest.raises(EngineOutputError, match=r"5 of \d+ tile maps were stitched"):
+        fold.decide()

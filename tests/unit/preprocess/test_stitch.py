@@ -232,3 +232,18 @@ def test_a_small_defect_below_the_minimum_area_in_frame_pixels_stays_below_it_on
 
     assert len(kept.defects) == 1
     assert dropped.defects == ()
+
+
+def test_given_tiles_piled_on_one_spot_when_counted_then_the_count_type_holds_them() -> None:
+    from edge_inspect.preprocess.stitch import _count_dtype
+    from edge_inspect.types import TileGeometry
+
+    def geometry(boxes: tuple[tuple[int, int, int, int], ...]) -> TileGeometry:
+        return TileGeometry(
+            work_size=(64, 64), boxes=boxes, frame_box=(0, 0, 64, 64), scale=(1.0, 1.0), frame_size=(64, 64)
+        )
+
+    side_by_side = tuple((x, 0, 8, 8) for x in range(0, 64 * 300, 8))  # 2400 tiles, one per column
+    assert _count_dtype(geometry(side_by_side)) == np.uint8
+    assert _count_dtype(geometry(((0, 0, 64, 64),) * 255)) == np.uint8
+    assert _count_dtype(geometry(((0, 0, 64, 64),) * 256)) == np.uint16
