@@ -42,7 +42,7 @@ class StreamedFrame:
         self._folded = 0
         self._error: BaseException | None = None
         self._closed = False
-        self._abandoned = False
+        """Abandoned (an engine restart): its requests are released without waiting for them."""
         self._changed = threading.Condition()
 
     # ------------------------------------------------------------------------------- the infer thread
@@ -107,7 +107,7 @@ class StreamedFrame:
         """The frame is abandoned (an engine restart): release every request handed over and not yet
         folded, at once."""
         with self._changed:
-            self._closed = self._abandoned = True
+            self._closed = True
             self._changed.notify_all()
         self._drain()
 
@@ -120,7 +120,7 @@ class StreamedFrame:
     def _give_back(self, pending: Pending) -> None:
         """Release ``pending``: once it has finished, unless the frame was abandoned."""
         with self._changed:
-            abandoned = self._abandoned
+            abandoned = self._closed
         if not abandoned:
             with contextlib.suppress(EngineError):  # it failed: finished all the same
                 pending.wait(_FINISH_WAIT_S)

@@ -23,10 +23,10 @@ CONFIG = ROOT / "config" / "replay.yaml"
 TILES = (8, 16)
 """The defective sample tiled 8 x 16: 4096 x 8192, 33.5 MP (a line-scan camera gives 16k wide frames)."""
 MAX_EXTRA_COPIES = 10
-"""Peak memory beyond a one-small-frame run, in copies of the large frame's 8-bit pixels. Measured on the
-2-core Xeon: 6.9 with 8-bit input (normalise_in_model), 7.1 with float32 input; with every tile packed,
-inferred and its outputs held at once (before streaming): 12.4 and 16.0; before the bounded stitch and
-the per-tile activation: 24."""
+"""Peak memory beyond a one-small-frame run, in copies of the large frame's 8-bit pixels. Measured on a
+2-core AMD EPYC host: 6.9 with 8-bit input (normalise_in_model), 7.1 with float32 input; with every tile
+packed, inferred and its outputs held at once (before streaming): 12.4 and 16.0; before the bounded
+stitch and the per-tile activation: 24."""
 
 
 def peak_rss_kib(process: subprocess.Popen[str], timeout: float) -> int:
@@ -44,21 +44,23 @@ def peak_rss_kib(process: subprocess.Popen[str], timeout: float) -> int:
     return peak
 
 
+def replay_once(broker: Mosquitto, folder: Path, state: Path, *extra: str) -> list[str]:
+    """The overrides of one pass over ``folder``, without ground truth, publishing to ``broker``."""
+    return [
+        f"mqtt.port={broker.port}",
+        f"source.path={folder}",
+        "source.loop=1",
+        "source.ground_truth=null",
+        f"paths.state_dir={state}",
+        *extra,
+    ]
+
+
 def run_once(
     broker: Mosquitto, folder: Path, state: Path, frames: int, extra: tuple[str, ...] = ()
 ) -> tuple[int, list[dict[str, Any]]]:
     with Subscriber(broker.port, "edge-inspect/+/+/result") as sub:
-        daemon = start_daemon(
-            CONFIG,
-            [
-                f"mqtt.port={broker.port}",
-                f"source.path={folder}",
-                "source.loop=1",
-                "source.ground_truth=null",
-                f"paths.state_dir={state}",
-                *extra,
-            ],
-        )
+        daemon = start_daemon(CONFIG, replay_once(broker, folder, state, *extra))
         try:
             peak = peak_rss_kib(daemon, timeout=180)
             assert daemon.wait(timeout=30) == 0, daemon.stdout.read() if daemon.stdout else ""
@@ -122,18 +124,8 @@ def test_given_a_frame_slower_than_the_inference_watchdog_then_it_is_one_error_a
     cv2.imwrite(str(folder / "0001.png"), np.tile(defective, (10, 40)))
     cv2.imwrite(str(folder / "0002.png"), defective)
     with Subscriber(broker.port, "edge-inspect/+/+/result") as sub:
-        daemon = start_daemon(
-            CONFIG,
-            [
-                f"mqtt.port={broker.port}",
-                f"source.path={folder}",
-                "source.loop=1",
-                "source.ground_truth=null",
-                "source.max_pixels=200000000",
-                "watchdog.inference_timeout_s=1",
-                f"paths.state_dir={tmp_path / 'state'}",
-            ],
-        )
+        limits = ("source.max_pixels=200000000", "watchdog.inference_timeout_s=1")
+        daemon = start_daemon(CONFIG, replay_once(broker, folder, tmp_path / "state", *limits))
         try:
             out, _ = daemon.communicate(timeout=180)
         finally:
