@@ -18,12 +18,18 @@ from pathlib import Path
 
 from edge_inspect.errors import EdgeInspectError
 from edge_inspect.model.package import load_package
-from edge_inspect.shipped import DROPINS, MODEL, STATION_CONFIG, UNIT, shipped
+from edge_inspect.shipped import (
+    CONFIG_DIR,
+    DROPINS,
+    ENVIRONMENT,
+    MODEL,
+    PREFIX,
+    STATION_CONFIG,
+    UNIT,
+    shipped,
+)
 
-SHIPPED_PREFIX = "/opt/edge-inspect"
-SHIPPED_CONFIG_DIR = "/etc/edge-inspect"
-SHIPPED_EXEC = f"{SHIPPED_PREFIX}/venv/bin/edge-inspect"
-ENVIRONMENT = "systemd/environment.example"
+SHIPPED_EXEC = f"{PREFIX}/venv/bin/edge-inspect"
 
 
 @dataclass(frozen=True)
@@ -80,8 +86,8 @@ def _render(text: str, layout: Layout) -> str:
     folder may itself contain a shipped one, e.g. a root of /tmp/x/opt/edge-inspect)."""
     new = {
         SHIPPED_EXEC: str(layout.executable),
-        SHIPPED_PREFIX: str(layout.prefix),
-        SHIPPED_CONFIG_DIR: str(layout.config_dir),
+        PREFIX: str(layout.prefix),
+        CONFIG_DIR: str(layout.config_dir),
     }
     pattern = "|".join(re.escape(old) for old in new)  # the executable first: it starts with the prefix
     return re.sub(pattern, lambda match: new[match.group(0)], text)

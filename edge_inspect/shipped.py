@@ -20,6 +20,12 @@ REPLAY_CONFIG = "config/replay.yaml"
 STATION_CONFIG = "systemd/config.example.yaml"
 UNIT = "systemd/edge-inspect.service"
 DROPINS = "systemd/dropins"
+ENVIRONMENT = "systemd/environment.example"
+
+PREFIX = "/opt/edge-inspect"
+"""Where the shipped station config and unit expect the venv and the models."""
+CONFIG_DIR = "/etc/edge-inspect"
+"""Where the shipped unit expects the config, TLS files and credentials."""
 
 
 def shipped(relative: str) -> Path:

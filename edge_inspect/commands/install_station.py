@@ -7,17 +7,17 @@ import argparse
 from pathlib import Path
 from typing import Any
 
+from edge_inspect.shipped import CONFIG_DIR, PREFIX
+
 
 def add_parser(subparsers: Any) -> None:
     parser = subparsers.add_parser(
         "install-station",
         help="lay out the shipped model, the config and credentials folders and the systemd unit",
     )
+    parser.add_argument("--prefix", type=Path, default=Path(PREFIX), help="models go under PREFIX/models")
     parser.add_argument(
-        "--prefix", type=Path, default=Path("/opt/edge-inspect"), help="models go under PREFIX/models"
-    )
-    parser.add_argument(
-        "--config-dir", type=Path, default=Path("/etc/edge-inspect"), help="config.yaml, tls/, credentials/"
+        "--config-dir", type=Path, default=Path(CONFIG_DIR), help="config.yaml, tls/, credentials/"
     )
     parser.add_argument(
         "--unit-dir", type=Path, default=Path("/etc/systemd/system"), help="where edge-inspect.service goes"
@@ -38,7 +38,8 @@ def run(args: argparse.Namespace) -> int:
         print(line)
     print(
         "next: edit the config, put the broker's CA and client certificate in "
-        f"{layout.config_dir}/tls/ and the password in {layout.config_dir}/credentials/password, then "
+        f"{layout.config_dir}/tls/, the client key and the password in {layout.config_dir}/credentials/ "
+        "as client.key and password, then "
         f"`edge-inspect check-config {layout.config_dir}/config.yaml` and "
         "`systemctl daemon-reload && systemctl enable --now edge-inspect`"
     )

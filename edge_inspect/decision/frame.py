@@ -16,7 +16,7 @@ from edge_inspect.decision.classification import decide_score
 from edge_inspect.decision.rules import Rules
 from edge_inspect.decision.segmentation import decide_segmentation
 from edge_inspect.model.manifest import OutputSpec
-from edge_inspect.preprocess.stitch import ScaledStitcher, Stitcher, is_identity, stitch_bounded, stitcher_for
+from edge_inspect.preprocess.stitch import Stitcher, is_identity, stitch_bounded, stitcher_for
 from edge_inspect.types import Decision, FloatArray, Prepared, TileFold
 
 _TILES_NDIM = 4
@@ -67,8 +67,7 @@ class SegmentationFold:
 
     def decide(self) -> Decision:
         probs = self._stitcher.result()
-        scale = self._stitcher.scale if isinstance(self._stitcher, ScaledStitcher) else (1.0, 1.0)
-        return decide_segmentation(probs, self._rules, scale=scale)
+        return decide_segmentation(probs, self._rules, scale=self._stitcher.scale)
 
 
 def make_finish(output: OutputSpec, rules: Rules) -> FrameFinish:

@@ -121,6 +121,8 @@ def stitch(outputs: FloatArray, geometry: TileGeometry) -> FloatArray:
     if is_identity(geometry, (outputs.shape[3], outputs.shape[2])):
         first: FloatArray = outputs[0]
         return first
+    if len(geometry.boxes) == 1 and geometry.boxes[0] == (0, 0, *geometry.work_size):
+        return _place(outputs[0], geometry)  # one tile is the whole working image: no canvas needed
     stitcher = Stitcher(geometry)
     stitcher.add(outputs)
     return stitcher.result()
@@ -140,6 +142,8 @@ class Stitcher:
 
     def __init__(self, geometry: TileGeometry, activate: Activate | None = None) -> None:
         self.geometry = geometry
+        self.scale = (1.0, 1.0)
+        """Frame pixels per map pixel, ``(sx, sy)``: 1 here, more on a :class:`ScaledStitcher`."""
         self._activate = activate
         self._next = 0
         self._canvas: FloatArray | None = None
@@ -167,21 +171,11 @@ class Stitcher:
     def result(self) -> FloatArray:
         """The ``(C, frame_height, frame_width)`` map; EngineOutputError unless every tile was added."""
         canvas = self._complete(self._canvas)
-        geometry = self.geometry
-        work_w, work_h = geometry.work_size
-        work = canvas[:, :work_h, :work_w]
-        work *= _inverse_coverage(geometry)
-        channels = work.shape[0]
-        x, y, crop_w, crop_h = geometry.frame_box
-        frame_w, frame_h = geometry.frame_size
-        if (x, y, crop_w, crop_h) == (0, 0, frame_w, frame_h) and (work_w, work_h) == (frame_w, frame_h):
-            self._canvas = None
-            return np.ascontiguousarray(work)
-        result = np.zeros((channels, frame_h, frame_w), dtype=np.float32)
-        for c in range(channels):
-            _resize_into(work[c], result[c, y : y + crop_h, x : x + crop_w])
         self._canvas = None
-        return result
+        work_w, work_h = self.geometry.work_size
+        work = canvas[:, :work_h, :work_w]
+        work *= _inverse_coverage(self.geometry)
+        return _place(work, self.geometry)
 
     def _take(self, rows: FloatArray) -> tuple[FloatArray, tuple[tuple[int, int, int, int], ...]]:
         """``rows`` checked against the tiles still to come and activated, with their boxes; the cursor
@@ -205,10 +199,22 @@ class Stitcher:
         return built
 
 
+def _place(work: FloatArray, geometry: TileGeometry) -> FloatArray:
+    """The working image's ``(C, h, w)`` map put where the crops took it from, on a ``(C, frame_height,
+    frame_width)`` map (0 elsewhere); undoes the resize."""
+    x, y, crop_w, crop_h = geometry.frame_box
+    frame_w, frame_h = geometry.frame_size
+    if (x, y, crop_w, crop_h) == (0, 0, frame_w, frame_h) and work.shape[1:] == (frame_h, frame_w):
+        return np.ascontiguousarray(work)
+    result = np.zeros((work.shape[0], frame_h, frame_w), dtype=np.float32)
+    for c in range(work.shape[0]):
+        _resize_into(work[c], result[c, y : y + crop_h, x : x + crop_w])
+    return result
+
+
 class ScaledStitcher(Stitcher):
     """:class:`Stitcher` onto a map of ``size`` (smaller than the frame): each tile is resized to where it
-    lands on that map, so no array of the frame's own size is ever made. ``scale`` is ``(sx, sy)``,
-    frame pixels per map pixel."""
+    lands on that map, so no array of the frame's own size is ever made."""
 
     def __init__(
         self, geometry: TileGeometry, size: tuple[int, int], activate: Activate | None = None
@@ -266,13 +272,10 @@ def _count_dtype(geometry: TileGeometry) -> type[np.unsignedinteger[Any]]:
     column, which the tiles' x ranges bound."""
     edges = sorted([(x, 1) for x, _, _, _ in geometry.boxes] + [(x + w, -1) for x, _, w, _ in geometry.boxes])
     most = max(itertools.accumulate(step for _, step in edges))
-    return (
-        np.uint8
-        if most <= np.iinfo(np.uint8).max
-        else np.uint16
-        if most <= np.iinfo(np.uint16).max
-        else np.uint32
-    )
+    for dtype in (np.uint8, np.uint16):
+        if most <= np.iinfo(dtype).max:
+            return dtype
+    return np.uint32
 
 
 def stitcher_for(geometry: TileGeometry, activate: Activate | None = None) -> Stitcher:
