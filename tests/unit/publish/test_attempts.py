@@ -17,7 +17,6 @@ import pytest
 from structlog.testing import capture_logs
 
 from edge_inspect.config.mqtt import MqttConfig
-from edge_inspect.net import free_loopback_port
 from edge_inspect.publish.attempts import (
     CLOSED_BEFORE_CONNACK,
     REFUSED,
@@ -87,6 +86,17 @@ def test_a_close_before_connack_in_311_does_not_suggest_311_again() -> None:
 
 
 @pytest.fixture
+def refusing_port() -> Iterator[int]:
+    """A loopback port held bound without listening: connections to it are refused. Held, so that no
+    client's own outgoing socket can take it as its source port and connect to itself (TCP's
+    simultaneous open on loopback), which a free but unheld ephemeral port allows."""
+    held = socket.socket()
+    held.bind(("127.0.0.1", 0))
+    yield held.getsockname()[1]
+    held.close()
+
+
+@pytest.fixture
 def closing_server() -> Iterator[int]:
     """Accepts TCP connections, reads the CONNECT, closes without answering."""
     server = socket.socket()
@@ -123,7 +133,7 @@ def make_publisher(port: int) -> MqttPublisher:
 def test_given_a_broker_that_fails_the_connection_when_the_publisher_starts_then_a_line_says_why(
     request: pytest.FixtureRequest, server: str
 ) -> None:
-    port = free_loopback_port() if server == "nothing" else request.getfixturevalue("closing_server")
+    port = request.getfixturevalue("refusing_port" if server == "nothing" else "closing_server")
     publisher = make_publisher(port)
     with capture_logs() as logs:
         publisher.start()
