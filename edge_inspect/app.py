@@ -1,10 +1,15 @@
 """The composition root: the one module that imports every stage and wires them from config.
 
-Start order: model package -> engine -> outbox -> publisher (connects in the background) -> source ->
-pipeline -> watchdog. Stop order (SIGTERM, SIGINT, the replay's end, or a watchdog out of restarts):
-STOPPING=1 -> source stops -> in-flight frames drain -> PUBACKs are awaited (what is not acknowledged
-stays in the outbox for the next start) -> ``offline`` is published -> engine and source close. All
-within ``runtime.shutdown_grace_s``. SIGHUP reloads the config file and applies ``decision.*`` live.
+Start order: model package -> engine (one, shared by every camera) -> outbox -> publisher (connects
+in the background) -> sources (one per camera) -> part book -> pipeline -> watchdog. Stop order
+(SIGTERM, SIGINT, the replay's end, or a watchdog out of restarts): STOPPING=1 -> sources stop ->
+in-flight frames drain -> parts still open are decided (ERROR) -> PUBACKs are awaited (what is not
+acknowledged stays in the outbox for the next start) -> ``offline`` is published -> engine and sources
+close. All within ``runtime.shutdown_grace_s``. SIGHUP reloads the config file and applies
+``decision.*`` (the station's and each camera's) live.
+
+What is built lives where it is named: the inspection path in ``station/inspection.py``, the result
+records in ``station/results.py``, parts in ``station/parts.py``, gauges in ``station/telemetry.py``.
 """
 
 from __future__ import annotations
@@ -12,37 +17,28 @@ from __future__ import annotations
 import signal
 import threading
 import time
-import uuid
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, replace
-from pathlib import Path
+from collections.abc import Callable, Sequence
+from dataclasses import replace
 from types import FrameType
 from typing import Any
 
 import cv2
-import numpy as np
 import structlog
 
 from edge_inspect import __version__
 from edge_inspect.config import AppConfig
-from edge_inspect.config.decision import DecisionConfig
-from edge_inspect.config.engines import EngineConfig
-from edge_inspect.config.preprocess import PreprocessConfig
-from edge_inspect.decision import recipe_hash, resolve_rules, rules_summary
-from edge_inspect.decision.frame import make_finish
+from edge_inspect.decision import recipe_hash, rules_summary
 from edge_inspect.decision.rules import Rules
-from edge_inspect.engines import open_engine
+from edge_inspect.engines import concrete_engine_config, open_engine
 from edge_inspect.errors import EdgeInspectError
 from edge_inspect.metrics import CameraStateTracker, MetricsExporter, identity_of
-from edge_inspect.model import ModelPackage, load_package
-from edge_inspect.preprocess import Preprocessor, preprocess_input
+from edge_inspect.model import load_package
 from edge_inspect.publish.mqtt import MqttPublisher
 from edge_inspect.publish.outbox import open_outbox
 from edge_inspect.publish.session import next_session
 from edge_inspect.publish.tls import FAILURE_COUNTER as TLS_FAILURES
 from edge_inspect.publish.tls import connection_security
 from edge_inspect.publish.topics import Topics
-from edge_inspect.runtime.inspector import FrameInspector
 from edge_inspect.runtime.pipeline import Pipeline, ResultFactory
 from edge_inspect.runtime.reload import config_change
 from edge_inspect.runtime.sched import thread_init
@@ -50,104 +46,20 @@ from edge_inspect.runtime.stats import Stats
 from edge_inspect.runtime.supervisor import Supervisor
 from edge_inspect.sinks.setup import image_saving
 from edge_inspect.sources import open_source
-from edge_inspect.types import (
-    Decision,
-    Frame,
-    InspectionResult,
-    ModelIdentity,
-    ResultSink,
-    Verdict,
-)
+from edge_inspect.station.inspection import build_station_inspection, finishes, station_recipe, station_rules
+from edge_inspect.station.parts import build_parts
+from edge_inspect.station.results import ResultBuilder, by_camera
+from edge_inspect.station.telemetry import OUTBOX_COUNTERS, delivery_gauges, source_gauges
+from edge_inspect.types import Engine, FrameSource, ModelIdentity, ResultSink
 
 log = structlog.get_logger(__name__)
 
-_MASK_NDIM = 2
 EXIT_RESULTS_LOST = 3
-OUTBOX_COUNTERS = (
-    "outbox.acked",
-    "outbox.dropped",
-    "outbox.store_failed",
-    "outbox.lost",
-    "outbox.resent",
-    "outbox.replayed",
-)
-"""Outbox counters a dashboard alerts on: exported at 0 from the start."""
 """Exit status when results were neither acknowledged nor stored durably at exit."""
 
 
-def build_inspector(
-    package: ModelPackage,
-    engine_config: EngineConfig,
-    decision: DecisionConfig,
-    *,
-    variant: str | None = None,
-    cache_dir: Path | None = None,
-    preprocess: PreprocessConfig | None = None,
-) -> tuple[FrameInspector, Rules]:
-    """Preprocessor + engine + decision rules for ``package``: the daemon's inspection path, for reuse."""
-    manifest = package.manifest
-    rules = resolve_rules(manifest.decision_for(variant), manifest.output, decision)
-    engine = open_engine(engine_config, package, variant, cache_dir)
-    station = preprocess or PreprocessConfig()
-    preprocessor = Preprocessor(
-        preprocess_input(manifest.input, engine.input_spec.dtype),
-        roi=station.roi,
-        min_input_fraction=station.min_input_fraction,
-    )
-    return FrameInspector(
-        prepare=preprocessor, engine=engine, finish=make_finish(package.manifest.output, rules)
-    ), rules
-
-
-@dataclass(frozen=True)
-class ResultBuilder:
-    """Turns a frame's outcome into the published record (station, model identity, thresholds, timings)."""
-
-    station: str
-    camera: str
-    model: ModelIdentity
-    thresholds: dict[str, float]
-    recipe: str
-
-    def __call__(
-        self, frame: Frame, decision: Decision | None, error: str | None, timings: dict[str, float]
-    ) -> InspectionResult:
-        timings["total"] = (time.monotonic() - frame.monotonic) * 1000.0
-        verdict = Verdict.ERROR if decision is None else decision.verdict
-        return InspectionResult(
-            result_id=uuid.uuid4().hex,
-            seq=frame.seq,
-            station=self.station,
-            camera=self.camera,
-            captured_at=frame.captured_at,
-            verdict=verdict,
-            decision=decision,
-            source=frame.source,
-            model=self.model,
-            thresholds=self.thresholds,
-            recipe_hash=self.recipe,
-            timings_ms=timings,
-            error=error if decision is None else None,
-            expected=_expected_verdict(frame),
-            frame_size=None
-            if frame.image is None
-            else (int(frame.image.shape[1]), int(frame.image.shape[0])),
-        )
-
-
-def _expected_verdict(frame: Frame) -> Verdict | None:
-    truth = frame.ground_truth
-    if truth is None:
-        return None
-    if truth.ndim == _MASK_NDIM and truth.dtype == np.uint8:
-        marked = bool(cv2.hasNonZero(truth))  # stops at the first marked pixel; np.any reads them all
-    else:
-        marked = bool(np.any(truth))
-    return Verdict.NG if marked else Verdict.PASS
-
-
 class App:
-    """One inspection station: build from config, :meth:`run` until the source ends or a stop signal."""
+    """One inspection station: build from config, :meth:`run` until the sources end or a stop signal."""
 
     def __init__(
         self,
@@ -169,25 +81,37 @@ class App:
         self._reload_config = reload_config
         """Reads the config file again (SIGHUP); None: the config did not come from a file."""
         self._reload_requested = threading.Event()
-        cache_dir = config.paths.cache_dir
+        cameras = config.station_cameras
+        first = cameras[0].id
         # secrets and certificates first: a bad one stops the start before the model is compiled
         mqtt_config, tls = connection_security(config.mqtt, count=self.stats.count)
         if tls is not None:
             self.stats.declare(TLS_FAILURES)
-        self.stats.declare("mqtt.connect_failures")
+        self.stats.declare("mqtt.connect_failures", "engine.opened")
         if config.outbox.enabled is not False:
             self.stats.declare(*OUTBOX_COUNTERS)
         self.package = load_package(config.model.path)
-        self.inspector, self.rules = build_inspector(
+        self._engine_config = concrete_engine_config(config.engine)
+        """``engine.type: auto`` probed once: a watchdog restart opens the same engine again."""
+        self.model: ModelIdentity = self.package.identity(config.model.variant)
+        inspection = build_station_inspection(
             self.package,
-            config.engine,
-            config.decision,
-            variant=config.model.variant,
-            cache_dir=cache_dir,
+            self._open_engine(),
+            cameras,
             preprocess=config.preprocess,
+            decision=config.decision,
+            variant=config.model.variant,
         )
-        self.topics = Topics(config.mqtt.topic_prefix, config.station, config.camera)
-        client_id = config.mqtt.client_id or f"edge-inspect-{config.station}-{config.camera}"
+        self.inspector = inspection.inspector
+        self.rules: dict[str, Rules] = dict(inspection.rules)
+        """Each camera's decision rules."""
+        self.topics = Topics(config.mqtt.topic_prefix, config.station, first)
+        one = (
+            f"edge-inspect-{config.station}-{first}"
+            if len(cameras) == 1
+            else f"edge-inspect-{config.station}"
+        )
+        client_id = config.mqtt.client_id or one
         self.outbox = open_outbox(config.outbox, config.paths.state_dir)
         self.publisher = MqttPublisher(
             mqtt_config,
@@ -206,19 +130,15 @@ class App:
             session=next_session(config.paths.state_dir),
         )
         self.cameras = CameraStateTracker(self.publisher)  # remembers camera states for metrics
-        self.source = open_source(config.source, config.camera, self.cameras)
-        self._builder = ResultBuilder(
-            station=config.station,
-            camera=config.camera,
-            model=self.package.identity(config.model.variant),
-            thresholds=rules_summary(self.rules),
-            recipe=recipe_hash(self.rules),
-        )
-        make_result: ResultFactory = self._builder
+        self.sources: dict[str, FrameSource] = {
+            c.id: open_source(c.source, c.id, self.cameras) for c in cameras
+        }
+        self.source = self.sources[first]
+        """The first (or only) camera's source."""
         # saved images: the path goes into the result before any sink sees it; writing is off-thread
         self.images = image_saving(
             config,
-            classes=self.rules.classes,
+            classes=next(iter(self.rules.values())).classes,
             stats=self.stats,
             mqtt=mqtt_config,
             tls=tls,
@@ -226,15 +146,22 @@ class App:
             client_id=client_id,
             thread_init=worker_init,
         )
-        if self.images is not None:
-            make_result = self.images.wrap(make_result)
+        self._builders = {
+            camera: ResultBuilder(config.station, camera, self.model, rules_summary(r), recipe_hash(r))
+            for camera, r in self.rules.items()
+        }
+        self.parts = build_parts(
+            config,
+            self.publisher,
+            self.sources,
+            self.stats,
+            identity=lambda: (self.model, station_recipe(self.rules)),
+        )
         self.metrics = (
             MetricsExporter(
                 config.metrics,
                 self.stats,
-                identity_of(
-                    config, self.package.identity(config.model.variant), recipe_hash(self.rules), __version__
-                ),
+                identity_of(config, self.model, station_recipe(self.rules), __version__),
                 broker_connected=lambda: self.publisher.connected,
                 cameras=self.cameras,
                 stopping=self._stop.is_set,
@@ -242,15 +169,23 @@ class App:
             if config.metrics.enabled
             else None
         )
-        metric_sinks: list[ResultSink] = [self.metrics.sink] if self.metrics is not None else []
+        # the part book reads each frame result after the publisher has taken it
+        sinks: list[ResultSink] = [self.publisher]
+        if self.parts is not None:
+            sinks.append(self.parts)
+        if self.metrics is not None:
+            sinks.append(self.metrics.sink)
         self.pipeline = Pipeline(
-            self.source,
+            self.sources if len(self.sources) > 1 else self.source,
             self.inspector,
-            make_result,
-            [self.publisher, *metric_sinks, *extra_sinks],
+            self._result_factory(),
+            [*sinks, *extra_sinks],
             self.stats,
             queue_size=config.runtime.queue_size,
-            drop_policy=config.source.drop_policy,
+            drop_policy={c.id: c.source.drop_policy for c in cameras}
+            if len(cameras) > 1
+            else cameras[0].source.drop_policy,
+            parts=self.parts,
             max_errors_logged=config.runtime.max_frame_errors_logged,
             tick_s=config.watchdog.tick_s,
             thread_init=worker_init,
@@ -258,23 +193,25 @@ class App:
         self.supervisor = Supervisor(
             config.watchdog,
             self.pipeline,
-            open_engine=lambda: open_engine(config.engine, self.package, config.model.variant, cache_dir),
+            open_engine=self._open_engine,
             on_fatal=self.request_stop,
             count=self.stats.count,
         )
-        source_stats = getattr(self.source, "stats", None)  # sources with counters (cameras) expose them
-        if callable(source_stats):
-            for key in source_stats():
-                self.stats.gauges[f"source.{key}"] = _reader(source_stats, key)
-        self.stats.gauges["mqtt.pending"] = self.publisher.pending
-        self.stats.gauges["mqtt.connected"] = lambda: float(self.publisher.connected)
-        if self.outbox is not None and self.publisher.store is not None:
-            alarms = self.publisher.store
-            self.stats.gauges["outbox.depth"] = self.outbox.depth
-            self.stats.gauges["outbox.bytes"] = self.outbox.size_bytes
-            self.stats.gauges["outbox.oldest_age_s"] = self.outbox.oldest_age_s
-            self.stats.gauges["outbox.full"] = lambda: float(alarms.full_alarm.active)
-            self.stats.gauges["outbox.store_failing"] = lambda: float(alarms.store_alarm.active)
+        source_gauges(self.stats, self.sources)
+        delivery_gauges(self.stats, self.publisher, self.outbox)
+
+    def _open_engine(self) -> Engine:
+        """The station's one engine (at start, and at a watchdog restart): counted in ``engine.opened``."""
+        engine = open_engine(
+            self._engine_config, self.package, self.config.model.variant, self.config.paths.cache_dir
+        )
+        self.stats.count("engine.opened")
+        return engine
+
+    def _result_factory(self) -> ResultFactory:
+        """Each camera's result builder; saved images wrap them (the path goes into the result)."""
+        make_result = by_camera(self._builders)
+        return self.images.wrap(make_result) if self.images is not None else make_result
 
     def request_stop(self, *_args: object) -> None:
         """Ask the daemon to stop (signal handler safe): frames in flight are still published."""
@@ -312,23 +249,31 @@ class App:
         if not change.live:
             log.info("config reloaded: decision rules unchanged")
             return False
-        manifest = self.package.manifest
         try:
-            defaults = manifest.decision_for(self.config.model.variant)  # the variant needs a restart
-            rules = resolve_rules(defaults, manifest.output, reloaded.decision)
+            # a camera's decision applies only when nothing else of the cameras changed
+            cameras = reloaded.station_cameras if "cameras" in change.live else self.config.station_cameras
+            rules = station_rules(
+                self.package, cameras, reloaded.decision, self.config.model.variant
+            )  # the variant needs a restart
         except EdgeInspectError as exc:
             log.error("new decision rules refused; the running rules stay", error=str(exc))
             return False
-        builder = replace(self._builder, thresholds=rules_summary(rules), recipe=recipe_hash(rules))
-        make_result = self.images.wrap(builder) if self.images is not None else builder
-        self.pipeline.swap_decision(make_finish(self.package.manifest.output, rules), make_result)
-        log.warning("decision rules reloaded", old_recipe=self._builder.recipe, new_recipe=builder.recipe)
-        self.rules, self._builder = rules, builder
-        self.config = self.config.model_copy(update={"decision": reloaded.decision})
+        old_recipe = station_recipe(self.rules)
+        self._builders = {
+            camera: replace(self._builders[camera], thresholds=rules_summary(r), recipe=recipe_hash(r))
+            for camera, r in rules.items()
+        }
+        self.rules = rules
+        self.pipeline.swap_decision(finishes(self.package, rules), self._result_factory())
+        log.warning("decision rules reloaded", old_recipe=old_recipe, new_recipe=station_recipe(rules))
+        applied: dict[str, Any] = {"decision": reloaded.decision}
+        if "cameras" in change.live:
+            applied["cameras"] = reloaded.cameras
+        self.config = self.config.model_copy(update=applied)
         return True
 
     def _camera_state(self) -> str | None:
-        state = self.cameras.states().get(self.config.camera)
+        state = self.cameras.states().get(self.topics.camera)
         return None if state is None else state.state.value
 
     def _stats_loop(self) -> None:
@@ -342,10 +287,10 @@ class App:
         log.info(
             "starting",
             station=self.config.station,
-            camera=self.config.camera,
+            cameras={c.id: c.source.type for c in self.config.station_cameras},
+            part_trigger=self.config.part.trigger,
             model=self.package.manifest.name,
-            variant=self.package.identity(self.config.model.variant).variant,
-            source=self.config.source.type,
+            variant=self.model.variant,
             engine=self.config.engine.type,
             outbox=str(self.outbox.path) if self.outbox is not None else "off",
         )
@@ -358,8 +303,11 @@ class App:
             self.metrics.start()
         if self.images is not None:
             self.images.start()
+        if self.parts is not None:
+            self.parts.start()
         self.publisher.start()
-        self.source.open()
+        for source in self.sources.values():
+            source.open()
         self.pipeline.start()
         self.supervisor.start()
         threading.Thread(target=self._stats_loop, name="stats", daemon=True).start()
@@ -380,7 +328,10 @@ class App:
             drained = self.pipeline.join(1.0)  # the ERROR results of a stuck engine still reach the outbox
         if self.images is not None and not self.images.close(max(0.5, deadline - time.monotonic())):
             log.warning("saved images left unwritten at shutdown", grace_s=grace)
-        self.source.close()  # before the publisher closes, so the camera's last state is published
+        if self.parts is not None:
+            self.parts.close()  # every frame is in: what is still open is decided (ERROR) and published
+        for source in self.sources.values():
+            source.close()  # before the publisher closes, so each camera's last state is published
         acked = self.publisher.flush(max(0.0, deadline - time.monotonic()))
         lost = self.publisher.in_memory_only()  # neither acknowledged nor in the outbox
         snapshot = self.final_stats = self.stats.snapshot()
@@ -409,8 +360,3 @@ class App:
             )
             return EXIT_RESULTS_LOST
         return self.supervisor.exit_code
-
-
-def _reader(read: Callable[[], Mapping[str, float]], key: str) -> Callable[[], float]:
-    """A gauge reading one value of a counters mapping."""
-    return lambda: float(read()[key])

@@ -68,6 +68,10 @@ class PublishError(EdgeInspectError):
     """Results cannot be published or stored."""
 
 
+class TriggerError(EdgeInspectError, ValueError):
+    """A part trigger that cannot be read (its part is an ERROR, with this as the reason)."""
+
+
 class DatasetError(EdgeInspectError, ValueError):
     """A data set folder cannot be read (missing labels, malformed index): the message names the file."""
 

@@ -21,7 +21,7 @@ import structlog
 from edge_inspect.config.images import images_folder
 from edge_inspect.config.loader import LoadedConfig
 from edge_inspect.config.mqtt import CREDENTIALS_VAR
-from edge_inspect.config.sources import ReplaySourceConfig
+from edge_inspect.config.sources import ReplaySourceConfig, SourceConfig
 from edge_inspect.errors import ConfigError, EdgeInspectError
 from edge_inspect.model import load_package
 from edge_inspect.publish.tls import connection_security
@@ -120,17 +120,25 @@ def _model_problems(loaded: LoadedConfig) -> list[str]:
 
 
 def _source_problems(loaded: LoadedConfig) -> list[str]:
-    source = loaded.config.source
+    config = loaded.config
+    problems: list[str] = []
+    for index, camera in enumerate(config.station_cameras):
+        where = "source" if config.cameras is None else f"cameras.{index}.source"
+        problems += _replay_problems(loaded, camera.source, where)
+    return problems
+
+
+def _replay_problems(loaded: LoadedConfig, source: SourceConfig, where: str) -> list[str]:
     if not isinstance(source, ReplaySourceConfig):
         return []  # a camera is checked when it is opened: it may be attached later
     try:
         files, _video = find_files(source.path, source.extensions)
     except EdgeInspectError as exc:
-        return [_problem(loaded, "source.path", _strip_field(str(exc), "source.path"))]
+        return [_problem(loaded, f"{where}.path", _strip_field(str(exc), "source.path"))]
     try:
         mask_finder(source.ground_truth, files)
     except EdgeInspectError as exc:
-        return [_problem(loaded, "source.ground_truth", _strip_field(str(exc), "source.ground_truth"))]
+        return [_problem(loaded, f"{where}.ground_truth", _strip_field(str(exc), "source.ground_truth"))]
     return []
 
 

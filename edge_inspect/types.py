@@ -53,6 +53,16 @@ class SourceInfo:
 
 
 @dataclass(frozen=True, slots=True)
+class PartTag:
+    """The part a frame was taken for: the station's part number (in trigger order), its id, the shot."""
+
+    seq: int
+    part_id: str
+    shot: int = 1
+    """This camera's shot of the part, from 1."""
+
+
+@dataclass(frozen=True, slots=True)
 class Frame:
     """One grabbed image. A frame that failed at the source carries ``error`` and no ``image``."""
 
@@ -67,6 +77,8 @@ class Frame:
     ground_truth: npt.NDArray[np.uint8] | None = None
     """Optional ground-truth mask (HxW, non-zero = defect) for replayed data sets."""
     error: str | None = None
+    part: PartTag | None = None
+    """The part this frame was taken for (triggered parts); None when every frame is a part of its own."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -183,6 +195,8 @@ class InspectionResult:
     """Sent again from the durable outbox: it may have been delivered before (deduplicate on result_id)."""
     expected: Verdict | None = None
     """Ground-truth verdict of a replayed frame with a mask (any defect pixel -> NG); None otherwise."""
+    part: PartTag | None = None
+    """The part the frame was taken for (its ``part_id`` is published); None: a part of its own."""
 
 
 # ---------------------------------------------------------------------------------------------- protocols
@@ -292,6 +306,28 @@ class ResultSink(Protocol):
     def handle(self, result: InspectionResult) -> None: ...
 
     def close(self) -> None: ...
+
+
+@runtime_checkable
+class TriggeredSource(Protocol):
+    """A source the station fires once per part (a software trigger): one frame per :meth:`fire`."""
+
+    @property
+    def software_triggered(self) -> bool:
+        """Whether this source waits for :meth:`fire` (else it delivers on its own, matched in order)."""
+
+    def fire(self) -> None:
+        """One trigger: the source takes one frame soon (thread-safe, never blocks)."""
+
+
+class PartTagger(Protocol):
+    """Ties each grabbed frame to its part (``part.trigger`` other than ``free``), on the source threads."""
+
+    def tag(self, frame: Frame) -> Frame:
+        """``frame`` with the part it was taken for (the camera's oldest trigger not yet served)."""
+
+    def dropped(self, frame: Frame) -> None:
+        """A tagged frame was dropped from a full queue: its part cannot complete."""
 
 
 class StatusListener(Protocol):

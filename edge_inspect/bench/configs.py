@@ -22,6 +22,7 @@ from typing import Any
 from edge_inspect.config import AppConfig
 from edge_inspect.config.engines import OpenVINOEngineConfig
 from edge_inspect.config.sources import ReplaySourceConfig
+from edge_inspect.config.station import PartConfig
 from edge_inspect.errors import ConfigError
 from edge_inspect.net import free_loopback_port
 
@@ -34,11 +35,12 @@ def samples_path(config: AppConfig, samples: Path | None) -> str:
         if not samples.exists():
             raise ConfigError([f"--samples {samples}: no such folder or file"])
         return str(samples)
-    if isinstance(config.source, ReplaySourceConfig):
-        return config.source.path
+    source = config.station_cameras[0].source
+    if isinstance(source, ReplaySourceConfig):
+        return source.path
     raise ConfigError(
         [
-            f"source.type is {config.source.type!r}: the bench replays images from memory; "
+            f"source.type is {source.type!r}: the bench replays images from memory; "
             "give it a folder of images with --samples DIR"
         ]
     )
@@ -54,7 +56,8 @@ def passes_for(frames: int, files: int) -> int:
 
 def replay_source(config: AppConfig, path: str, *, passes: int, fps: float = 0.0) -> ReplaySourceConfig:
     """A replay of ``path`` from memory, ``passes`` times (0 = until stopped), at ``fps`` (0 = flat out)."""
-    ground_truth = config.source.ground_truth if isinstance(config.source, ReplaySourceConfig) else None
+    first = config.station_cameras[0].source
+    ground_truth = first.ground_truth if isinstance(first, ReplaySourceConfig) else None
     return ReplaySourceConfig(
         type="replay",
         path=path,
@@ -89,7 +92,15 @@ def bench_config(
     if broker is not None:
         mqtt = _update(mqtt, host=broker[0], port=broker[1], tls=None, username=None, password=None,
                        password_file=None)  # fmt: skip
-    changes: dict[str, Any] = {"source": source, "mqtt": mqtt}
+    # one camera, free-running: the first camera's settings over a replay from memory
+    first = config.station_cameras[0]
+    changes: dict[str, Any] = {
+        "source": source,
+        "mqtt": mqtt,
+        "camera": first.id,
+        "cameras": None,
+        "part": PartConfig(),
+    }
     if config.paths.state_dir is not None:
         changes["paths"] = _update(config.paths, state_dir=scratch / "state")
     outbox = getattr(config, "outbox", None)

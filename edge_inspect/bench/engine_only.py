@@ -23,7 +23,7 @@ import openvino as ov
 from edge_inspect.bench.completions import Completions, Measured
 from edge_inspect.config.engines import OpenVINOEngineConfig
 from edge_inspect.engines import open_engine
-from edge_inspect.engines.ov_load import load_model
+from edge_inspect.engines.openvino.load import load_model
 from edge_inspect.errors import EngineError
 from edge_inspect.model.package import ModelPackage
 from edge_inspect.types import FloatArray

@@ -16,7 +16,6 @@ import cv2
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 
-from edge_inspect.app import ResultBuilder, build_inspector
 from edge_inspect.bench.completions import Completions, Measured
 from edge_inspect.bench.quiet import QuietStatus
 from edge_inspect.config import AppConfig
@@ -29,6 +28,8 @@ from edge_inspect.publish.payload import encode, result_payload
 from edge_inspect.publish.tls import tls_setup
 from edge_inspect.publish.topics import Topics
 from edge_inspect.sources import open_source
+from edge_inspect.station.inspection import build_inspector
+from edge_inspect.station.results import ResultBuilder
 from edge_inspect.types import Verdict
 
 _CONNECT_TIMEOUT_S = 10.0
@@ -75,8 +76,9 @@ def run_naive(
     expected: int,
     probe: Any = None,
 ) -> tuple[Measured, int]:
-    """Run ``config.source`` (a replay from memory) through the sequential loop; returns figures, errors."""
+    """Run the first camera's source (a replay from memory) through the sequential loop: figures, errors."""
     cv2.setNumThreads(_OPENCV_DEFAULT)  # a hand-written loop leaves OpenCV as it comes (the daemon may not)
+    camera = config.station_cameras[0]
     inspector, rules = build_inspector(
         package,
         engine_config,
@@ -87,13 +89,13 @@ def run_naive(
     )
     make_result = ResultBuilder(
         station=config.station,
-        camera=config.camera,
+        camera=camera.id,
         model=package.identity(config.model.variant),
         thresholds=rules_summary(rules),
         recipe=recipe_hash(rules),
     )
-    topic = Topics(config.mqtt.topic_prefix, config.station, config.camera).result
-    source = open_source(config.source, config.camera, QuietStatus())
+    topic = Topics(config.mqtt.topic_prefix, config.station, camera.id).result
+    source = open_source(camera.source, camera.id, QuietStatus())
     client = connect(config.mqtt, f"edge-inspect-bench-naive-{uuid.uuid4().hex[:8]}")
     done = Completions(warmup, expected=expected, probe=probe)
     errors = 0

@@ -39,8 +39,8 @@ from edge_inspect.bench.resources import load1, machine, process_cpu_s
 from edge_inspect.bench.tensors import frame_tensors
 from edge_inspect.config import AppConfig
 from edge_inspect.config.engines import OpenVINOEngineConfig
-from edge_inspect.engines import ResolvableEngineConfig
-from edge_inspect.engines.ov_load import compiled_input
+from edge_inspect.engines import concrete_engine_config
+from edge_inspect.engines.openvino.load import compiled_input
 from edge_inspect.errors import ConfigError
 from edge_inspect.model import ModelPackage, load_package
 from edge_inspect.sources.replay import find_files
@@ -90,13 +90,6 @@ class BenchOptions:
         return out
 
 
-def resolve_engine(engine: Any) -> Any:
-    """The concrete engine config (``auto`` probed once), so every mode runs the same backend."""
-    while isinstance(engine, ResolvableEngineConfig):
-        engine = engine.resolve()
-    return engine
-
-
 def _result(mode: str, m: Measured, **extra: Any) -> rep.ModeResult:
     return rep.ModeResult(
         mode=mode,
@@ -144,7 +137,8 @@ def run_bench(
         raise ConfigError(problems)
     started_at = datetime.now(timezone.utc).isoformat(timespec="seconds")
     load_at_start = load1()
-    config = config.model_copy(update={"engine": resolve_engine(config.engine)})
+    # the concrete engine (``auto`` probed once), so every mode runs the same backend
+    config = config.model_copy(update={"engine": concrete_engine_config(config.engine)})
     package = load_package(config.model.path)
     images = samples_path(config, options.samples)
     files = len(find_files(images, replay_source(config, images, passes=1).extensions)[0])
@@ -260,7 +254,7 @@ def _daemon(
         rss_every_s=options.rss_every_s if duration_s is not None else None,
         probe=probe,
     )
-    offered = run.offered_fps if config.source.fps > 0 else None  # type: ignore[union-attr]
+    offered = run.offered_fps if getattr(config.station_cameras[0].source, "fps", 0) > 0 else None
     failed = run.errors + run.unacknowledged
     return _result(mode, run.measured, failed=failed, offered_fps=offered, rss=run.rss, rss_anon=run.rss_anon)
 

@@ -3,7 +3,9 @@
 Prints fps and latency percentiles of each mode, the ratios daemon/engine (b/a) and daemon/naive (b/c),
 CPU and RSS, and the targets; ``--json FILE`` writes the same figures. ``--load 0.8`` adds the daemon at
 a fixed offered rate of 80 % of the engine's fps (frame-to-PUBACK percentiles); ``--duration 1800`` adds
-a 30-minute run for the RSS trend. See docs in :mod:`edge_inspect.bench`.
+a 30-minute run for the RSS trend. ``--cameras 2`` instead runs one daemon serving 2 replay cameras
+against 2 one-camera daemons (parts/s, CPU per part, trigger-to-verdict latency). See docs in
+:mod:`edge_inspect.bench`.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -103,6 +106,22 @@ def add_parser(subparsers: Any) -> None:
         metavar="FILE",
         help="also write the report as JSON",
     )
+    parser.add_argument(
+        "--cameras",
+        type=int,
+        default=None,
+        metavar="N",
+        help="instead of the modes: one daemon serving N replay cameras against N one-camera daemons "
+        "(parts/s, CPU per part, trigger-to-verdict latency; --frames parts, on a mosquitto the bench "
+        "starts)",
+    )
+    parser.add_argument(
+        "--window",
+        type=int,
+        default=8,
+        metavar="PARTS",
+        help="with --cameras: parts in the station at a time, as a line would keep them (default 8)",
+    )
     add_overrides(parser, "engine.num_requests=4")
     parser.add_argument("--quiet", action="store_true", help="no progress lines on stderr")
     parser.set_defaults(func=run)
@@ -115,6 +134,8 @@ def run(args: argparse.Namespace) -> int:
 
     config = load_config(args.config, args.overrides)
     configure_logging("warning", "console" if sys.stderr.isatty() else "json")
+    if args.cameras is not None:
+        return _stations(config, args)
     options = BenchOptions(
         frames=args.frames,
         warmup=args.warmup,
@@ -128,12 +149,34 @@ def run(args: argparse.Namespace) -> int:
         repeat=args.repeat,
     )
 
+    report = run_bench(config, options, _progress(args))
+    print(format_text(report))
+    if args.json_path is not None:
+        args.json_path.write_text(json.dumps(report_json(report), indent=1) + "\n", encoding="utf-8")
+    return 0
+
+
+def _progress(args: argparse.Namespace) -> Callable[[str], None]:
     def progress(message: str) -> None:
         if not args.quiet:
             print(f"bench: {message}", file=sys.stderr, flush=True)
 
-    report = run_bench(config, options, progress)
-    print(format_text(report))
+    return progress
+
+
+def _stations(config: Any, args: argparse.Namespace) -> int:
+    from edge_inspect.bench.station import StationOptions, format_station, run_station_bench, station_json
+
+    options = StationOptions(
+        cameras=args.cameras,
+        parts=args.frames,
+        warmup=args.warmup,
+        window=args.window,
+        repeat=args.repeat,
+        samples=args.samples,
+    )
+    report = run_station_bench(config, options, _progress(args))
+    print(format_station(report))
     if args.json_path is not None:
-        args.json_path.write_text(json.dumps(report_json(report), indent=1) + "\n", encoding="utf-8")
+        args.json_path.write_text(json.dumps(station_json(report), indent=1) + "\n", encoding="utf-8")
     return 0

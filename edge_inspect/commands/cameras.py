@@ -31,7 +31,7 @@ def table(rows: Sequence[dict[str, str]]) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
-    from edge_inspect.sources.pylon_select import list_cameras
+    from edge_inspect.sources.pylon.select import list_cameras
 
     cameras = [asdict(camera) for camera in list_cameras()]
     if args.json:

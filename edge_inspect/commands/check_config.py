@@ -1,12 +1,19 @@
-"""``edge-inspect check-config FILE``: the resolved config, or every problem ``run`` would meet (exit 2)."""
+"""``edge-inspect check-config FILE``: the resolved config, or every problem ``run`` would meet (exit 2).
+
+The printout lists ``cameras:`` always, the one-camera form (``camera:`` + ``source:``) resolved to a
+list of one, so what is printed is what the daemon serves.
+"""
 
 from __future__ import annotations
 
 import argparse
 import json
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from edge_inspect.commands.options import add_overrides
+
+if TYPE_CHECKING:
+    from edge_inspect.config import AppConfig
 
 
 def add_parser(subparsers: Any) -> None:
@@ -30,5 +37,17 @@ def run(args: argparse.Namespace) -> int:
     if not args.syntax_only:
         # as run would: the package and its hashes, the variant, files, secrets and folders
         check(loaded, for_run=False)
-    print(json.dumps(loaded.config.model_dump(mode="json"), indent=2))
+    print(json.dumps(resolved(loaded.config), indent=2))
     return 0
+
+
+def resolved(config: AppConfig) -> dict[str, Any]:
+    """The config as the daemon runs it: the one-camera form (camera + source) as a list of one."""
+    data = config.model_dump(mode="json", exclude={"camera", "source", "cameras"})
+    cameras = [camera.model_dump(mode="json") for camera in config.station_cameras]
+    ordered: dict[str, Any] = {}
+    for key, value in data.items():  # cameras where the camera was, right after station
+        ordered[key] = value
+        if key == "station":
+            ordered["cameras"] = cameras
+    return ordered

@@ -84,7 +84,7 @@ def run(args: argparse.Namespace) -> int:
             f"edge-inspect demo: {samples} -> {model.name} -> mqtt://127.0.0.1:{broker.port}/{app.topics.result}"
         )
         print(f"  {describe_engine(app)}")
-        paced = float(getattr(config.source, "fps", 0) or 0) > 0
+        paced = float(getattr(config.station_cameras[0].source, "fps", 0) or 0) > 0
         code = app.run()
         with all_in:
             all_in.wait_for(lambda: len(received) >= len(console.results), timeout=10)

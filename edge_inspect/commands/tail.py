@@ -1,4 +1,4 @@
-"""``edge-inspect tail``: subscribe to results and print one line per frame, coloured by verdict.
+"""``edge-inspect tail``: subscribe to results and parts and print one line each, coloured by verdict.
 
 For commissioning and for the MES side: ``--share mes`` joins a shared subscription, exactly as an MES
 consumer group would; ``--json`` prints the raw messages for ``jq``. Broker, TLS and credentials come from
@@ -89,6 +89,23 @@ def _defects(defects: Sequence[Mapping[str, Any]]) -> str:
     return f"{len(defects)} {noun}: {described}{more}"
 
 
+def format_part(payload: Mapping[str, Any], *, colour: bool) -> str:
+    """``08:15:02.345 part st-1 P-0001 NG   312.0 ms  camera top shot 1: NG (1 defect > max 0)``."""
+    verdict = str(payload.get("verdict", "?"))
+    shown = f"{_COLOURS.get(verdict, '')}{verdict:<5}{_RESET}" if colour else f"{verdict:<5}"
+    when = str(payload.get("decided_at", ""))[_TIME_OF_DAY]
+    took = payload.get("latency_ms")
+    latency = f"{took:7.1f} ms" if isinstance(took, int | float) else "      - ms"
+    line = [f"{when} part {payload.get('station', '?')} {payload.get('part_id', '?')} {shown} {latency}"]
+    reasons = payload.get("reasons") or []
+    line.append(
+        "; ".join(str(r) for r in reasons) if reasons else f"{len(payload.get('frames') or [])} shots"
+    )
+    if payload.get("duplicate"):
+        line.append("(duplicate id)")
+    return "  ".join(line)
+
+
 def format_status(topic: str, payload: Mapping[str, Any], *, colour: bool) -> str:
     """``08:15:02.123 status st-1 online`` (or ``camera st-1/cam-1 reconnecting: device removed``)."""
     when = str(payload.get("timestamp", ""))[_TIME_OF_DAY]
@@ -109,13 +126,15 @@ def format_message(topic: str, raw: bytes, *, colour: bool) -> str:
         return f"unexpected message on {topic}: {raw[:200]!r}"
     if topic.endswith("/result"):
         return format_result(payload, colour=colour)
+    if topic.endswith("/part"):
+        return format_part(payload, colour=colour)
     return format_status(topic, payload, colour=colour)
 
 
 def subscriptions(prefix: str, station: str, camera: str, *, share: str | None, status: bool) -> list[str]:
-    """The topic filters to subscribe to; results through ``$share/<group>/`` when sharing."""
-    result = f"{prefix}/{station}/{camera}/result"
-    topics = [f"$share/{share}/{result}" if share else result]
+    """The topic filters to subscribe to; results and parts through ``$share/<group>/`` when sharing."""
+    result, part = f"{prefix}/{station}/{camera}/result", f"{prefix}/{station}/part"
+    topics = [f"$share/{share}/{topic}" if share else topic for topic in (result, part)]
     if status:
         topics += [f"{prefix}/{station}/status", f"{prefix}/{station}/{camera}/camera"]
     return topics

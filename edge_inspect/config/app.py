@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from pydantic import Field, model_validator
 
 from edge_inspect.config.base import ID_PATTERN, StrictModel
@@ -15,11 +17,16 @@ from edge_inspect.config.outbox import OutboxConfig, outbox_problems
 from edge_inspect.config.preprocess import PreprocessConfig
 from edge_inspect.config.runtime import LoggingConfig, PathsConfig, RuntimeConfig
 from edge_inspect.config.sources import SourceConfig
+from edge_inspect.config.station import CameraConfig, PartConfig, camera_problems
 from edge_inspect.config.watchdog import WatchdogConfig
 
 
 class AppConfig(StrictModel):
-    """An inspection station: one camera, one model, one broker."""
+    """An inspection station: 1 to 8 cameras, one model (one engine shared by them), one broker.
+
+    One camera is written ``camera:`` + ``source:``; several, ``cameras:`` (see config/station.py).
+    Read the cameras from :attr:`station_cameras`, which resolves both forms.
+    """
 
     station: str = Field(
         "station-1",
@@ -28,9 +35,24 @@ class AppConfig(StrictModel):
         description="Station id (topic level, 1-64 characters).",
     )
     camera: str = Field(
-        "cam-1", max_length=64, pattern=ID_PATTERN, description="Camera id (topic level, 1-64 characters)."
+        "cam-1",
+        max_length=64,
+        pattern=ID_PATTERN,
+        description="The one camera's id (topic level, 1-64 characters); with cameras: leave it out.",
     )
-    source: SourceConfig = Field(description="Where frames come from; 'type' selects the plug-in.")
+    source: SourceConfig | None = Field(
+        None,
+        description="Where the one camera's frames come from; 'type' selects the plug-in. With several "
+        "cameras, each has its own (cameras[].source) and this is left out.",
+    )
+    cameras: list[CameraConfig] | None = Field(
+        None,
+        description="The station's cameras (1 to 8), each with id, source and optional preprocess and "
+        "decision overrides; null = the one camera of camera: + source:.",
+    )
+    part: PartConfig = Field(
+        default_factory=PartConfig, description="Parts: how a part is triggered, its shots and deadline."
+    )
     model: ModelConfig = Field(description="The model package.")
     preprocess: PreprocessConfig = Field(
         default_factory=PreprocessConfig, description="Station region of interest before the model's input."
@@ -56,6 +78,35 @@ class AppConfig(StrictModel):
     images: ImagesConfig = Field(
         default_factory=ImagesConfig, description="Saved NG images, overlays, retention and thumbnails."
     )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _one_form(cls, data: Any) -> Any:
+        """``cameras:`` or ``camera:`` + ``source:``, never both (which would win is a guess)."""
+        if isinstance(data, dict) and data.get("cameras") is not None:
+            both = [key for key in ("camera", "source") if data.get(key) is not None]
+            if both:
+                msg = f"cameras: listed together with {' and '.join(both)}: (the one-camera form); keep one"
+                raise ValueError(msg)
+        elif isinstance(data, dict) and data.get("source") is None:
+            msg = "source: required (where frames come from), or list the station's cameras: instead"
+            raise ValueError(msg)
+        return data
+
+    @property
+    def station_cameras(self) -> tuple[CameraConfig, ...]:
+        """Every camera of the station, the one-camera form included (as a list of one)."""
+        if self.cameras is not None:
+            return tuple(self.cameras)
+        assert self.source is not None
+        return (CameraConfig(id=self.camera, source=self.source),)
+
+    @model_validator(mode="after")
+    def _cameras(self) -> AppConfig:
+        problems = camera_problems(list(self.station_cameras), self.part)
+        if problems:
+            raise ValueError("; ".join(problems))
+        return self
 
     @model_validator(mode="after")
     def _cross_checks(self) -> AppConfig:

@@ -14,13 +14,7 @@ from pydantic import (
 )
 
 from edge_inspect.config.base import StrictModel
-
-
-def _absolute(value: Path | None) -> Path | None:
-    if value is not None and not value.is_absolute():
-        msg = "must be an absolute path (the daemon's working directory is '/' under systemd)"
-        raise ValueError(msg)
-    return value
+from edge_inspect.config.paths import must_be_absolute
 
 
 class OpenVINOEngineConfig(StrictModel):
@@ -56,7 +50,7 @@ class OpenVINOEngineConfig(StrictModel):
         "16-bit frames are scaled to 8 bits first, so keep it off for cameras of more than 8 bits.",
     )
 
-    _abs = field_validator("cache_dir")(_absolute)
+    _abs = field_validator("cache_dir")(must_be_absolute)
 
 
 TensorRTPrecision = Literal["fp32", "fp16", "int8"]
@@ -119,7 +113,7 @@ class TensorRTEngineConfig(StrictModel):
         "'<paths.cache_dir>/tensorrt', or no cache (a build at every start) when that is null too.",
     )
 
-    _abs = field_validator("cache_dir")(_absolute)
+    _abs = field_validator("cache_dir")(must_be_absolute)
 
     @model_validator(mode="after")
     def _check(self) -> TensorRTEngineConfig:

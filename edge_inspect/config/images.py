@@ -8,6 +8,7 @@ from typing import Literal
 from pydantic import Field, field_validator
 
 from edge_inspect.config.base import StrictModel
+from edge_inspect.config.paths import must_be_absolute
 
 
 class RetentionConfig(StrictModel):
@@ -76,10 +77,7 @@ class ImagesConfig(StrictModel):
     @field_validator("dir")
     @classmethod
     def _absolute(cls, value: Path | None) -> Path | None:
-        if value is not None and not value.is_absolute():
-            msg = "must be an absolute path (the daemon's working directory is '/' under systemd)"
-            raise ValueError(msg)
-        return value
+        return must_be_absolute(value)
 
 
 def images_folder(images: ImagesConfig, state_dir: Path | None) -> Path | None:

@@ -8,6 +8,7 @@ from typing import Literal
 from pydantic import Field, field_validator, model_validator
 
 from edge_inspect.config.base import StrictModel
+from edge_inspect.config.paths import must_be_absolute
 
 OutboxSync = Literal["normal", "full"]
 FullPolicy = Literal["drop_oldest", "reject_new"]
@@ -93,10 +94,7 @@ class OutboxConfig(StrictModel):
     @field_validator("path")
     @classmethod
     def _absolute(cls, value: Path | None) -> Path | None:
-        if value is not None and not value.is_absolute():
-            msg = "must be an absolute path (the daemon's working directory is '/' under systemd)"
-            raise ValueError(msg)
-        return value
+        return must_be_absolute(value)
 
     @model_validator(mode="after")
     def _check(self) -> OutboxConfig:

@@ -22,3 +22,12 @@ def resolve(value: str | Path, info: ValidationInfo) -> Path:
     base = (info.context or {}).get("base_dir") if isinstance(info.context, dict) else None
     joined = (Path(base) / path) if base is not None else path.absolute()
     return Path(os.path.normpath(joined))
+
+
+def must_be_absolute(value: Path | None) -> Path | None:
+    """A folder the daemon writes to: absolute, since its working directory is '/' under systemd (the
+    one check of the fields that must not resolve against the config file)."""
+    if value is not None and not value.is_absolute():
+        msg = "must be an absolute path (the daemon's working directory is '/' under systemd)"
+        raise ValueError(msg)
+    return value

@@ -9,6 +9,7 @@ from typing import Literal
 from pydantic import Field, field_validator
 
 from edge_inspect.config.base import StrictModel
+from edge_inspect.config.paths import must_be_absolute
 from edge_inspect.types import ThreadPolicy
 
 
@@ -63,10 +64,7 @@ class PathsConfig(StrictModel):
     @field_validator("state_dir", "cache_dir")
     @classmethod
     def _absolute(cls, value: Path | None) -> Path | None:
-        if value is not None and not value.is_absolute():
-            msg = "must be an absolute path (the daemon's working directory is '/' under systemd)"
-            raise ValueError(msg)
-        return value
+        return must_be_absolute(value)
 
 
 def default_state_dir(environ: Mapping[str, str], home: Path, station: str) -> tuple[Path, str]:

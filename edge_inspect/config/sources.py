@@ -51,6 +51,18 @@ class ReplaySourceConfig(StrictModel):
         description="Decode every file once and replay from memory (benchmarks: no disk or decode cost "
         "after the first pass). Holds every frame in RAM.",
     )
+    trigger: Literal["free", "software"] = Field(
+        "free",
+        description="'free': files are released at fps; 'software': one file per part trigger (the "
+        "station fires it, part.trigger: mqtt), so a whole line is simulated without cameras.",
+    )
+
+    @model_validator(mode="after")
+    def _triggered_blocks(self) -> ReplaySourceConfig:
+        if self.trigger == "software" and self.drop_policy != "block":
+            msg = "trigger 'software' never drops a triggered file: drop_policy must be 'block'"
+            raise ValueError(msg)
+        return self
 
     @field_validator("path")
     @classmethod

@@ -14,7 +14,7 @@ from edge_inspect.model.package import ModelPackage
 from edge_inspect.plugins import plugin_of
 from edge_inspect.types import Engine
 
-__all__ = ["ResolvableEngineConfig", "open_engine"]
+__all__ = ["ResolvableEngineConfig", "concrete_engine_config", "open_engine"]
 
 _MAX_RESOLVE_STEPS = 4
 """A resolvable config may resolve to another one; more steps than this is a loop."""
@@ -33,14 +33,20 @@ def open_engine(
     """Instantiate the engine ``config`` names, after resolving a config that stands for another.
 
     ``variant`` picks the package's artifact (None = its default); ``cache_dir`` is the daemon's cache
-    folder (``paths.cache_dir``), under which an engine may keep compiled models.
+    folder (``paths.cache_dir``), under which an engine may keep compiled models. A caller that opens
+    the same engine again (the watchdog's restart) resolves once with :func:`concrete_engine_config`.
     """
+    concrete = concrete_engine_config(config)
+    engine: Engine = plugin_of(concrete)(concrete, package, variant, cache_dir)
+    return engine
+
+
+def concrete_engine_config(config: Any) -> Any:
+    """The engine config ``config`` stands for (``type: auto`` probes this machine once, here): the one
+    way a resolvable config is resolved."""
     for _ in range(_MAX_RESOLVE_STEPS + 1):
         if not isinstance(config, ResolvableEngineConfig):
-            break
+            return config
         config = config.resolve()
-    else:
-        msg = f"engine config {type(config).__name__} did not resolve to a concrete engine"
-        raise EngineError(msg)
-    engine: Engine = plugin_of(config)(config, package, variant, cache_dir)
-    return engine
+    msg = f"engine config {type(config).__name__} did not resolve to a concrete engine"
+    raise EngineError(msg)

@@ -10,7 +10,6 @@ from edge_inspect.config.engines import AutoEngineConfig
 from edge_inspect.engines.probe import Capabilities, probe_capabilities
 from edge_inspect.engines.select import Choice, choose_engine
 from edge_inspect.model import ModelPackage
-from edge_inspect.plugins import plugin_of
 from edge_inspect.types import Engine
 
 log = structlog.get_logger(__name__)
@@ -32,7 +31,8 @@ def resolve_auto(config: AutoEngineConfig, capabilities: Capabilities | None = N
 def open_auto_engine(
     config: AutoEngineConfig, package: ModelPackage, variant: str | None, cache_dir: Path | None
 ) -> Engine:
-    """The plug-in behind ``engine.type: auto``: it has no engine of its own, it opens the chosen one."""
-    resolved = resolve_auto(config).engine_config
-    engine: Engine = plugin_of(resolved)(resolved, package, variant, cache_dir)
-    return engine
+    """The plug-in behind ``engine.type: auto``: it has no engine of its own, it opens the chosen one
+    (as :func:`edge_inspect.engines.open_engine` does, which resolves the config before any plug-in)."""
+    from edge_inspect.engines import open_engine  # noqa: PLC0415 (the package imports this module's peers)
+
+    return open_engine(config, package, variant, cache_dir)

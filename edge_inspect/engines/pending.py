@@ -2,7 +2,7 @@
 
 :class:`CallbackPending` is filled by the engine's callback (which hands over its own copy of the rows)
 and waited on by the consumer; ``release`` has nothing to give back. TensorRT and an OpenVINO frame of
-several requests take this path; OpenVINO's one-request frames have a native one (``ov_requests.py``).
+several requests take this path; OpenVINO's one-request frames have a native one (``openvino/requests.py``).
 """
 
 from __future__ import annotations

@@ -2,7 +2,7 @@
 
 Each image is read by the replay source's decoder, prepared by the daemon's Preprocessor, run by the
 engine plug-in, and decided by the daemon's ``finish`` (activation -> stitch -> decision rules), exactly
-as ``edge-inspect run`` does: :func:`edge_inspect.app.build_inspector` builds all three.
+as ``edge-inspect run`` does: :func:`edge_inspect.station.inspection.build_inspector` builds all three.
 
 For the sweep, the same stitched probability map is re-decided by the daemon's ``decide`` at each
 threshold (min-area and count rules included), rather than guessed from one verdict. The image-level
@@ -22,7 +22,6 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from edge_inspect.app import build_inspector
 from edge_inspect.config.decision import DecisionConfig
 from edge_inspect.config.engines import EngineConfig, OpenVINOEngineConfig
 from edge_inspect.datasets.loader import Sample
@@ -34,6 +33,7 @@ from edge_inspect.model.package import ModelPackage
 from edge_inspect.preprocess import stitch
 from edge_inspect.runtime.inspector import FrameInspector
 from edge_inspect.sources.replay import Mask, decode_file
+from edge_inspect.station.inspection import build_inspector
 from edge_inspect.types import FloatArray, Frame, SourceInfo, Verdict
 
 SWEEP_THRESHOLDS: tuple[float, ...] = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9)

@@ -1,4 +1,4 @@
-"""Who this daemon is, for the ``*_info`` metrics: version, station, camera, model, config hash."""
+"""Who this daemon is, for the ``*_info`` metrics: version, station, cameras, model, config hash."""
 
 from __future__ import annotations
 
@@ -37,7 +37,7 @@ def identity_of(config: AppConfig, model: ModelIdentity, recipe_hash: str, versi
     return Identity(
         version=version,
         station=config.station,
-        camera=config.camera,
+        camera=",".join(camera.id for camera in config.station_cameras),
         model_name=model.name,
         model_version=model.version,
         model_variant=model.variant,

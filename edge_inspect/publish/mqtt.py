@@ -23,6 +23,7 @@ from __future__ import annotations
 import functools
 import itertools
 import threading
+import uuid
 from collections.abc import Callable, Mapping
 from typing import Any, NamedTuple
 
@@ -34,11 +35,12 @@ from paho.mqtt.properties import Properties
 
 from edge_inspect.config.mqtt import MqttConfig
 from edge_inspect.errors import PublishError
+from edge_inspect.parts.book import PartResult
 from edge_inspect.publish.acks import AckTracker, OnAck
 from edge_inspect.publish.alarm import Alarm
 from edge_inspect.publish.attempts import CLOSED_BEFORE_CONNACK, REFUSED, REJECTED, ConnectAttempts
 from edge_inspect.publish.outbox import Outbox
-from edge_inspect.publish.payload import encode, result_payload, stats_payload, status_payload
+from edge_inspect.publish.payload import encode, part_payload, result_payload, stats_payload, status_payload
 from edge_inspect.publish.sender import CountFn, OutboxSender
 from edge_inspect.publish.store import ResultStore, Stored
 from edge_inspect.publish.topics import Topics
@@ -109,6 +111,7 @@ class MqttPublisher:
         self._gate = threading.Lock()
         """Orders ``_connected`` against publishing: held messages go out before any later one."""
         self._held: list[_Held] = []
+        self._subscriptions: list[str] = []
         self._fallback_max_pending = fallback_max_pending
         self.store = ResultStore(outbox, self._count) if outbox is not None else None
         self.window = window or config.max_inflight
@@ -226,22 +229,42 @@ class MqttPublisher:
 
     def handle(self, result: InspectionResult) -> None:
         """Store the result (durable) or hand it to the client; returns without waiting for the network."""
-        payload = encode(result_payload(result))
-        key = result.result_id
+        self._deliver(self.topics.result_of(result.camera), encode(result_payload(result)), result.result_id)
+
+    def publish_part(self, part: PartResult) -> None:
+        """A part's verdict on ``{prefix}/{station}/part``, as durably as frame results (same outbox)."""
+        self._deliver(
+            self.topics.part, encode(part_payload(part, station=self.station)), f"part-{uuid.uuid4().hex}"
+        )
+
+    def _deliver(self, topic: str, payload: bytes, key: str) -> None:
         if self.store is None or self.sender is None:
-            self._publish_direct(self.topics.result, payload, key)
+            self._publish_direct(topic, payload, key)
             return
-        stored = self.store.store(key, self.topics.result, payload)
+        stored = self.store.store(key, topic, payload)
         if stored is Stored.STORED:
             self.sender.wake()
             self._lost_alarm.clear("results are stored again")
         elif stored is Stored.FAILED:
-            self._fallback(key, payload)
+            self._fallback(topic, key, payload)
 
-    def _fallback(self, key: str, payload: bytes) -> None:
+    def subscribe(self, topic: str, on_message: Callable[[bytes], None]) -> None:
+        """Before :meth:`start`: subscribe to ``topic`` (QoS 1) at every connection; ``on_message`` gets
+        each payload on the client's network thread and must return quickly."""
+
+        def received(_client: mqtt.Client, _userdata: object, message: mqtt.MQTTMessage) -> None:
+            try:
+                on_message(bytes(message.payload))
+            except Exception:
+                log.exception("message handler failed", topic=message.topic)
+
+        self._subscriptions.append(topic)
+        self.client.message_callback_add(topic, received)
+
+    def _fallback(self, topic: str, key: str, payload: bytes) -> None:
         """The outbox could not store it (disk full): keep inspecting; send it directly, as a best effort."""
         if self._acks.pending() < self._fallback_max_pending:
-            self._publish_direct(self.topics.result, payload, key)
+            self._publish_direct(topic, payload, key)
         else:
             self._count("outbox.lost", 1)
             # counted exactly; logged at a bounded rate (one line, then one a minute with the count)
@@ -319,7 +342,7 @@ class MqttPublisher:
         payload = encode(
             self._status(state.value, reason, camera=camera, sequence=next(self._camera_sequence))
         )
-        self._publish(self.topics.camera_status, payload, qos=1, retain=True)
+        self._publish(self.topics.camera_status_of(camera), payload, qos=1, retain=True)
 
     def publish_stats(self, snapshot: Mapping[str, Any], camera_state: str | None = None) -> None:
         """The retained stats message; skipped while disconnected (the next one carries the same counters)."""
@@ -366,6 +389,9 @@ class MqttPublisher:
             session_present=bool(getattr(flags, "session_present", False)),
             pending=self.pending(),
         )
+        # subscribed before ``online`` goes out: whoever sees ``online`` may trigger at once
+        for topic in self._subscriptions:
+            self.client.subscribe(topic, qos=1)
         online = self._status("online", None, sequence=2 * self._connection)
         self._publish(self.topics.status, encode(online), qos=1, retain=True)
         if self.sender is not None:

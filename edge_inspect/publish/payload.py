@@ -22,13 +22,17 @@ from typing import Any
 
 from edge_inspect import __version__
 from edge_inspect.errors import PublishError
+from edge_inspect.parts.book import PartResult
 from edge_inspect.types import Decision, Defect, InspectionResult, SourceInfo, SourceState, Verdict
 
 SCHEMA_VERSION = 1
 """Stats and thumbnail messages."""
-RESULT_SCHEMA_VERSION = 2
+PART_SCHEMA_VERSION = 1
+"""Part messages."""
+RESULT_SCHEMA_VERSION = 3
 """Result messages. 2: ``replayed`` became ``resent`` (it never meant "from a replay source"), and the
-frame's ``width`` and ``height`` were added, so boxes can be normalised from the message alone."""
+frame's ``width`` and ``height`` were added, so boxes can be normalised from the message alone.
+3: ``part_id``, the part the frame was taken for."""
 STATUS_SCHEMA_VERSION = 2
 """Status messages. 2: ``session`` and ``sequence`` give the order of a station's status messages."""
 SCORE_DIGITS = 4
@@ -77,6 +81,43 @@ def result_payload(result: InspectionResult) -> dict[str, Any]:
         "image_path": result.image_path,
         "resent": bool(result.resent),
         "expected": None if result.expected is None else Verdict(result.expected).value,
+        "part_id": None if result.part is None else result.part.part_id,
+    }
+
+
+def part_payload(part: PartResult, *, station: str) -> dict[str, Any]:
+    """The message for one part: its verdict, why, and a line per frame it was decided from."""
+    return {
+        "schema_version": PART_SCHEMA_VERSION,
+        "part_id": part.part_id,
+        "seq": int(part.seq),
+        "station": station,
+        "verdict": Verdict(part.verdict).value,
+        "reasons": list(part.reasons),
+        "triggered_at": iso_timestamp(part.triggered_at, field="triggered_at"),
+        "decided_at": iso_timestamp(part.decided_at, field="decided_at"),
+        "latency_ms": _round(part.latency_ms, MS_DIGITS),
+        "expected": {camera: int(shots) for camera, shots in part.expected.items()},
+        "frames": [
+            {
+                "camera": frame.camera,
+                "shot": frame.part.shot if frame.part is not None else 1,
+                "result_id": frame.result_id,
+                "verdict": Verdict(frame.verdict).value,
+                "defects": [_defect(d) for d in frame.decision.defects] if frame.decision is not None else [],
+                "error": frame.error,
+            }
+            for frame in part.frames
+        ],
+        "model": {
+            "name": part.model.name,
+            "version": part.model.version,
+            "sha256": part.model.sha256,
+            "variant": part.model.variant,
+        },
+        "recipe": {"name": None, "hash": part.recipe_hash},
+        "duplicate": bool(part.duplicate),
+        "meta": dict(part.meta),
     }
 
 

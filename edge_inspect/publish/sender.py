@@ -37,7 +37,7 @@ import structlog
 from edge_inspect.errors import PublishError
 from edge_inspect.publish.alarm import Alarm
 from edge_inspect.publish.outbox import Outbox, OutboxEntry
-from edge_inspect.publish.outbox_records import replayed_payload
+from edge_inspect.publish.outbox.records import replayed_payload
 
 log = structlog.get_logger(__name__)
 

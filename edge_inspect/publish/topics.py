@@ -5,6 +5,11 @@
 ``{prefix}/{station}/{camera}/thumbnail``  optional preview images
 ``{prefix}/{station}/status``              daemon online / offline, retained; also the last will
 ``{prefix}/{station}/stats``               periodic counters, retained
+``{prefix}/{station}/part``                one message per part (part.trigger other than ``free``)
+``{prefix}/{station}/trigger``             subscribed (part.trigger: mqtt): one message starts a part
+
+A station of several cameras has the per-camera topics once per camera (``result_of(camera)`` ...);
+``camera`` is the first (or only) one.
 
 A level holding a wildcard (``+``, ``#``), a ``/`` (station, camera) or nothing would publish somewhere
 no subscriber expects, so ``Topics`` refuses it at start-up with a ConfigError naming the field.
@@ -43,7 +48,21 @@ class Topics:
     @property
     def result(self) -> str:
         """One inspection result per frame."""
-        return f"{self.prefix}/{self.station}/{self.camera}/result"
+        return self.result_of(self.camera)
+
+    def result_of(self, camera: str) -> str:
+        """The result topic of ``camera``."""
+        return f"{self.prefix}/{self.station}/{camera}/result"
+
+    @property
+    def part(self) -> str:
+        """One message per part: its verdict and the frames it was decided from."""
+        return f"{self.prefix}/{self.station}/part"
+
+    @property
+    def trigger(self) -> str:
+        """Where the line starts a part (``part.trigger: mqtt``)."""
+        return f"{self.prefix}/{self.station}/trigger"
 
     @property
     def status(self) -> str:
@@ -58,12 +77,18 @@ class Topics:
     @property
     def camera_status(self) -> str:
         """The camera's retained connection state."""
-        return f"{self.prefix}/{self.station}/{self.camera}/camera"
+        return self.camera_status_of(self.camera)
+
+    def camera_status_of(self, camera: str) -> str:
+        return f"{self.prefix}/{self.station}/{camera}/camera"
 
     @property
     def thumbnail(self) -> str:
         """Preview images of inspected frames."""
-        return f"{self.prefix}/{self.station}/{self.camera}/thumbnail"
+        return self.thumbnail_of(self.camera)
+
+    def thumbnail_of(self, camera: str) -> str:
+        return f"{self.prefix}/{self.station}/{camera}/thumbnail"
 
 
 def _level_problems(field: str, value: str, *, multi_level: bool) -> list[str]:

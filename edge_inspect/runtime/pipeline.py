@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 
 import structlog
@@ -25,6 +25,7 @@ import structlog
 from edge_inspect.errors import EngineError
 from edge_inspect.runtime.inflight import Inflight
 from edge_inspect.runtime.inspector import Finish, FrameInspector
+from edge_inspect.runtime.lanes import FairQueue
 from edge_inspect.runtime.queues import Closed, DropPolicy, StageQueue
 from edge_inspect.runtime.stats import Stats
 from edge_inspect.runtime.streamed import StreamedFrame
@@ -35,6 +36,7 @@ from edge_inspect.types import (
     Frame,
     FrameSource,
     InspectionResult,
+    PartTagger,
     Pending,
     Prepared,
     ResultSink,
@@ -108,25 +110,32 @@ def _ms_since(start: float) -> float:
 
 
 class Pipeline:
-    """Wire the threads; :meth:`run` returns when the source has ended and every frame is published."""
+    """Wire the threads; :meth:`run` returns when the sources have ended and every frame is published.
+
+    ``source`` is one source, or camera id -> source for a station of several cameras: each gets its own
+    grabbing thread and its own lane of the frame queue (runtime/lanes.py), and every later stage, the
+    engine included, is shared by them. ``parts`` ties each frame to the part it was taken for.
+    """
 
     def __init__(
         self,
-        source: FrameSource,
+        source: FrameSource | Mapping[str, FrameSource],
         inspector: FrameInspector,
         make_result: ResultFactory,
         sinks: Sequence[ResultSink],
         stats: Stats,
         *,
         queue_size: int = 4,
-        drop_policy: DropPolicy = "block",
+        drop_policy: DropPolicy | Mapping[str, DropPolicy] = "block",
+        parts: PartTagger | None = None,
         on_frame_done: Callable[[InspectionResult], None] | None = None,
         max_errors_logged: int = 100,
         on_tick: Callable[[], None] | None = None,
         tick_s: float = 1.0,
         thread_init: Callable[[], object] = lambda: None,
     ) -> None:
-        self.source = source
+        self.sources: dict[str, FrameSource] = dict(source) if isinstance(source, Mapping) else {"": source}
+        self.parts = parts
         self.inspector = inspector
         self.make_result = make_result
         self.sinks = list(sinks)
@@ -134,7 +143,12 @@ class Pipeline:
         stats.declare("dropped.frames", *(f"sink_errors.{sink.name}" for sink in self.sinks))
         self.on_frame_done = on_frame_done
         self._max_errors_logged = max_errors_logged
-        self.q_frames: StageQueue[Frame] = StageQueue("frames", queue_size, drop_policy)
+        policies = (
+            drop_policy if isinstance(drop_policy, Mapping) else dict.fromkeys(self.sources, drop_policy)
+        )
+        self.q_frames: FairQueue[Frame] = FairQueue(
+            "frames", [(camera, queue_size, policies[camera]) for camera in self.sources]
+        )
         self.q_prepared: StageQueue[_Work] = StageQueue("prepared", queue_size, "block")
         # frames on the engine, in order; room for every request an engine keeps in flight (an item may
         # hold an engine request, or a copy of its outputs)
@@ -153,18 +167,28 @@ class Pipeline:
         self._swap_lock = threading.Lock()
         """Held while one frame is decided: rules and engine are swapped between frames, never during one."""
         self._infer_generation = 0
-        self._restart_source = threading.Event()
+        self._restart_source: dict[str, threading.Event] = {
+            camera: threading.Event() for camera in self.sources
+        }
         self._threads: list[threading.Thread] = []
         self._stopping = threading.Event()
         self.done = threading.Event()
         for q in (self.q_frames, self.q_prepared, self.q_inferred):
             stats.gauges[f"queue.{q.name}"] = q.__len__
 
+    @property
+    def source(self) -> FrameSource:
+        """The first camera's source (the only one of a one-camera station)."""
+        return next(iter(self.sources.values()))
+
     # ------------------------------------------------------------------------------------------ control
 
     def start(self) -> None:
+        grabbing = [
+            (f"source-{camera}" if camera else "source", self._grab_loop(camera)) for camera in self.sources
+        ]
         stages = (
-            ("source", self._source_loop),
+            *grabbing,
             ("preprocess", self._preprocess_loop),
             ("infer", lambda: self._infer_loop(0)),
             ("decide", self._decide_loop),
@@ -178,7 +202,8 @@ class Pipeline:
     def stop(self) -> None:
         """Stop taking new frames; frames already taken are still processed and published."""
         self._stopping.set()
-        self.source.stop()
+        for source in self.sources.values():
+            source.stop()
 
     def join(self, timeout: float | None = None) -> bool:
         """Wait until every frame is published; False if ``timeout`` ran out first."""
@@ -206,41 +231,56 @@ class Pipeline:
 
     # ------------------------------------------------------------------------------------------- stages
 
-    def _source_loop(self) -> None:
+    def _grab_loop(self, camera: str) -> Callable[[], None]:
+        source = self.sources[camera]
+        return lambda: self._source_loop(camera, source)
+
+    def _source_loop(self, camera: str, source: FrameSource) -> None:
+        restart = self._restart_source.setdefault(camera, threading.Event())
         try:
             opened = True
             while True:
                 if opened:
-                    for frame in self.source.frames():
-                        self.heartbeat["source"] = time.monotonic()
-                        self.stats.count("grabbed")
-                        dropped = self.q_frames.put(frame)
-                        if dropped is not None:
-                            self.stats.count("dropped.frames")
+                    for frame in source.frames():
+                        self._take(camera, frame)
                         if self._stopping.is_set():
                             break
                 elif not self._stopping.is_set():
-                    self._restart_source.wait(0.5)
-                if self._stopping.is_set() or not self._restart_source.is_set():
+                    restart.wait(0.5)
+                if self._stopping.is_set() or not restart.is_set():
                     return  # the source has ended (a replay's last pass), or the daemon stops
-                self._restart_source.clear()
-                opened = self._reopen_source()
+                restart.clear()
+                opened = self._reopen_source(camera, source)
         finally:
-            self.q_frames.close()
+            self.q_frames.close_lane(camera)
 
-    def _reopen_source(self) -> bool:
+    def _take(self, camera: str, frame: Frame) -> None:
+        """One grabbed frame into its camera's lane, tied to its part first."""
+        now = self.heartbeat["source"] = time.monotonic()
+        if camera:
+            self.heartbeat[f"source.{camera}"] = now
+        self.stats.count("grabbed")
+        if self.parts is not None:
+            frame = self.parts.tag(frame)
+        dropped = self.q_frames.put(camera, frame)
+        if dropped is not None:
+            self.stats.count("dropped.frames")
+            if self.parts is not None and dropped.part is not None:
+                self.parts.dropped(dropped)
+
+    def _reopen_source(self, camera: str, source: FrameSource) -> bool:
         """Close and open the source again (the no-frame watchdog's remedy); False if it did not open."""
         self.stats.count("restarts.source")
         try:
-            self.source.close()
-            self.source.open()
+            source.close()
+            source.open()
         except Exception as exc:
-            log.error("source restart failed; waiting for the next attempt", error=str(exc))
+            log.error("source restart failed; waiting for the next attempt", camera=camera, error=str(exc))
             self.stats.count("restart_failed.source")
             return False
         finally:
             self.heartbeat["source"] = time.monotonic()
-        log.warning("source restarted")
+        log.warning("source restarted", camera=camera)
         return True
 
     def _preprocess_loop(self) -> None:
@@ -328,9 +368,10 @@ class Pipeline:
     # ------------------------------------------------------------------------------ restarts and swaps
 
     def request_source_restart(self) -> None:
-        """Ask the source loop to close and re-open the source (the current ``frames()`` is stopped)."""
-        self._restart_source.set()
-        self.source.stop()
+        """Ask the source loops to close and re-open their sources (the current ``frames()`` are stopped)."""
+        for camera, source in self.sources.items():
+            self._restart_source[camera].set()
+            source.stop()
 
     def restart_engine(self, new_engine: Engine, reason: str) -> Engine:
         """Swap in ``new_engine`` between frames; every frame in flight on the old one gets an ERROR

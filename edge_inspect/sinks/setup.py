@@ -58,7 +58,7 @@ def image_saving(
     thumbnails = None
     if images.thumbnail.enabled:
         publisher = MqttThumbnailPublisher(
-            mqtt, topics.thumbnail, client_id=f"{client_id}-thumbnails", qos=images.thumbnail.qos, tls=tls
+            mqtt, topics.thumbnail_of, client_id=f"{client_id}-thumbnails", qos=images.thumbnail.qos, tls=tls
         )
         thumbnails = Thumbnailer(images.thumbnail, publisher)
     saver = ImageSaver(

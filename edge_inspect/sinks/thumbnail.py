@@ -27,7 +27,7 @@ from edge_inspect.types import InspectionResult
 
 log = structlog.get_logger(__name__)
 
-Publish = Callable[[bytes], bool]
+Publish = Callable[[bytes, str], bool]
 """Sends one encoded thumbnail message; False when it was dropped."""
 _QUEUED_PREVIEWS = 32
 
@@ -74,7 +74,7 @@ class Thumbnailer:
 
     def __call__(self, result: InspectionResult, image: Bgr8) -> bool:
         jpeg, width, height = thumbnail_jpeg(image, self.config.max_side, self.config.jpeg_quality)
-        if self.publish(encode(thumbnail_payload(result, jpeg, width, height))):
+        if self.publish(encode(thumbnail_payload(result, jpeg, width, height)), result.camera):
             self.sent += 1
             return True
         self.dropped += 1
@@ -85,9 +85,16 @@ class MqttThumbnailPublisher:
     """Its own paho client (client id ``<id>-thumbnails``), same broker, credentials and TLS as results."""
 
     def __init__(
-        self, config: MqttConfig, topic: str, *, client_id: str, qos: int, tls: TlsSetup | None = None
+        self,
+        config: MqttConfig,
+        topic: str | Callable[[str], str],
+        *,
+        client_id: str,
+        qos: int,
+        tls: TlsSetup | None = None,
     ) -> None:
-        self.topic = topic
+        self.topic_of: Callable[[str], str] = topic if callable(topic) else (lambda _camera: topic)
+        """Camera id -> its thumbnail topic (one topic for all when given a string)."""
         self.qos = qos
         self.config = config
         self._connected = threading.Event()
@@ -116,8 +123,8 @@ class MqttThumbnailPublisher:
         self.client.connect_async(self.config.host, self.config.port, keepalive=self.config.keepalive_s)
         self.client.loop_start()
 
-    def __call__(self, payload: bytes) -> bool:
-        info = self.client.publish(self.topic, payload, qos=self.qos)
+    def __call__(self, payload: bytes, camera: str) -> bool:
+        info = self.client.publish(self.topic_of(camera), payload, qos=self.qos)
         return info.rc == mqtt.MQTT_ERR_SUCCESS
 
     def close(self) -> None:

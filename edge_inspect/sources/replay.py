@@ -216,6 +216,22 @@ class Pacer:
         return True
 
 
+class _Fired:
+    """Releases one frame per software trigger (``fire``), as :class:`Pacer` does per period."""
+
+    _POLL_S = 0.1
+
+    def __init__(self, fired: threading.Semaphore, stop: threading.Event) -> None:
+        self._fired = fired
+        self._stop = stop
+
+    def wait(self) -> bool:
+        while not self._stop.is_set():
+            if self._fired.acquire(timeout=self._POLL_S):
+                return True
+        return False
+
+
 _MAX_FILE_BYTES = 1 << 32
 _BYTES_PER_PIXEL = 8  # 16-bit BGRA stored uncompressed: the largest a pixel can take in a file
 _HEADROOM_BYTES = 1 << 20
@@ -237,6 +253,17 @@ class ReplaySource:
         self._opened = False
         self._seq = 0
         self._skipped = 0
+        self._fired = threading.Semaphore(0)
+        """Software trigger: one release per :meth:`fire`, taken by ``frames()`` before each file."""
+
+    @property
+    def software_triggered(self) -> bool:
+        """Whether the station fires this source (``trigger: software``): one file per :meth:`fire`."""
+        return self._config.trigger == "software"
+
+    def fire(self) -> None:
+        """One software trigger: the next file is released (thread-safe; counted, never lost)."""
+        self._fired.release()
 
     def stats(self) -> dict[str, float]:
         """Counters for the stats message and metrics (``source.skipped_files``)."""
@@ -300,7 +327,11 @@ class ReplaySource:
         if not self._opened:
             msg = f"source.path {self._config.path}: frames() called before open()"
             raise SourceError(msg)
-        pacer = Pacer(self._config.fps, self._stop)
+        pacer = (
+            _Fired(self._fired, self._stop)
+            if self.software_triggered
+            else Pacer(self._config.fps, self._stop)
+        )
         passes = itertools.count() if self._config.loop == 0 else range(self._config.loop)
         try:
             for pass_no in passes:

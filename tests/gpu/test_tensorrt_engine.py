@@ -22,16 +22,16 @@ import numpy.typing as npt
 import pytest
 from structlog.testing import capture_logs
 
-from edge_inspect.app import build_inspector
 from edge_inspect.config.decision import DecisionConfig
 from edge_inspect.config.engines import AutoEngineConfig, OpenVINOEngineConfig, TensorRTEngineConfig
 from edge_inspect.decision import to_probabilities
 from edge_inspect.engines import open_engine
 from edge_inspect.engines.probe import probe_capabilities
-from edge_inspect.engines.trt_build import onnx_artifact, tile_shape
+from edge_inspect.engines.tensorrt.build import onnx_artifact, tile_shape
 from edge_inspect.model import ModelPackage, load_package
 from edge_inspect.preprocess import Preprocessor
 from edge_inspect.sources.decode import decode_image
+from edge_inspect.station.inspection import build_inspector
 from edge_inspect.types import Engine, Frame, SourceInfo
 from tests.helpers.daemon import expected_verdict
 

@@ -14,8 +14,8 @@ from typing import Any, Literal
 
 from jsonschema import Draft202012Validator, FormatChecker
 
-Kind = Literal["result", "status", "stats"]
-KINDS: tuple[Kind, ...] = ("result", "status", "stats")
+Kind = Literal["result", "status", "stats", "part"]
+KINDS: tuple[Kind, ...] = ("result", "status", "stats", "part")
 
 
 @cache

@@ -260,3 +260,71 @@ def test_given_sigterm_when_free_running_then_the_source_stops_and_the_daemon_ex
     assert time.monotonic() - signalled < 5.0
     assert [m.json()["state"] for m in sub.on("/camera")][:2] == ["starting", "online"]
     assert '"event": "stopped"' in output
+
+
+def test_given_two_triggered_cameras_when_one_is_removed_then_its_parts_are_error_until_it_returns(
+    broker: Mosquitto, model_dir: Path, served: list[Path], truth: list[str], daemon: Any
+) -> None:
+    timeout_ms = 1500
+    features = file_features(served[0].parent)
+    trigger = {"mode": "software"}
+    cameras = [
+        {"id": camera, "source": {"type": "pylon", "serial": serial, "features": features, "trigger": trigger,
+                                  "reconnect_min_s": 0.5}}
+        for camera, serial in (("top", SERIALS[0]), ("side", SERIALS[1]))
+    ]  # fmt: skip
+    data = {
+        "station": STATION,
+        "cameras": cameras,
+        "part": {"trigger": "mqtt", "timeout_ms": timeout_ms},
+        "model": {"path": str(model_dir), "variant": "fp32"},
+        "mqtt": {"port": broker.port},
+        "logging": {"format": "json"},
+    }
+    parts_topic, trigger_topic = f"edge-inspect/{STATION}/part", f"edge-inspect/{STATION}/trigger"
+    with Subscriber(broker.port, [parts_topic, f"edge-inspect/{STATION}/+/camera"]) as sub:
+        app, _recorder = daemon(data)
+        side = app.sources["side"]
+        assert isinstance(side, PylonSource)
+        wait_or_fail(lambda: len([m for m in sub.on("/camera") if m.json()["state"] == "online"]) >= 2, 30,
+                     "both cameras online")  # fmt: skip
+        sent = 0
+
+        def part(part_id: str) -> dict[str, Any]:
+            nonlocal sent
+            sent += 1
+            sub.client.publish(trigger_topic, f'{{"part_id": "{part_id}"}}', qos=1)
+            wait_or_fail(lambda: len(sub.on(parts_topic)) >= sent, 30, f"part {part_id}")
+            message: dict[str, Any] = sub.on(parts_topic)[-1].json()
+            return message
+
+        before = [part(f"A-{n}") for n in range(3)]
+        # the side camera is unplugged: the command runs between two triggers, the loss is seen at a grab
+        side.execute("FirePnPCallback")
+        during = part("B-0")
+        for n in (1, 2):
+            if not _side_failed(during):
+                during = part(f"B-{n}")
+        back = ["reconnecting", "online"]
+        wait_or_fail(
+            lambda: [m.json()["state"] for m in sub.on("/side/camera")][-2:] == back, 20, "side back"
+        )
+        after = [part(f"C-{n}") for n in range(3)]
+
+    for message in before + after:
+        assert message["verdict"] in {"PASS", "NG"}, message
+        assert sorted(f["camera"] for f in message["frames"]) == ["side", "top"]
+    # the part taken while the side camera was away: decided within the deadline, naming the camera;
+    # ERROR, unless the top camera's shot (inspected as usual) found a defect: a seen defect is NG
+    [top_frame] = [f for f in during["frames"] if f["camera"] == "top"]
+    assert top_frame["verdict"] in {"PASS", "NG"}
+    assert during["verdict"] == ("NG" if top_frame["verdict"] == "NG" else "ERROR"), during
+    assert _side_failed(during), during
+    assert any(reason.startswith("camera side") for reason in during["reasons"]), during
+    assert during["latency_ms"] <= timeout_ms + 500
+
+
+def _side_failed(part: dict[str, Any]) -> bool:
+    """The side camera gave no inspected shot to ``part`` (an ERROR frame, or none)."""
+    side = [f["verdict"] for f in part["frames"] if f["camera"] == "side"]
+    return side in ([], ["ERROR"])

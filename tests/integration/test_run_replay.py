@@ -144,7 +144,13 @@ def test_given_a_valid_config_when_checked_then_the_resolved_config_is_printed()
     assert proc.returncode == 0, proc.stderr
     resolved = json.loads(proc.stdout)
     assert resolved["mqtt"]["port"] == 1999
-    assert resolved["source"]["path"] == str(ROOT / "models" / "dagm-sample")
+    # the one-camera form resolved to the list the daemon serves
+    assert "source" not in resolved
+    assert "camera" not in resolved
+    [camera] = resolved["cameras"]
+    assert camera["id"] == "cam-1"
+    assert camera["source"]["path"] == str(ROOT / "models" / "dagm-sample")
+    assert resolved["part"]["trigger"] == "free"
 
 
 def test_config_schema_is_json_schema_naming_every_section() -> None:

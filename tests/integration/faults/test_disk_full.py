@@ -3,7 +3,7 @@ cannot store directly (best effort), counts them, and every result still reaches
 comes back, results go through the outbox again.
 
 The state folder is a real 4 MiB tmpfs, all but 128 KiB taken by a ballast file until 200 results are
-in (needs root and mount rights; skipped elsewhere; tests/unit/publish/test_outbox.py covers SQLite's
+in (needs root and mount rights; skipped elsewhere; tests/unit/publish/outbox/test_outbox.py covers SQLite's
 own SQLITE_FULL everywhere). Once its log has grown to its working size the outbox reuses that space,
 so a disk that fills later only stops it when its backlog grows; a disk full from the start is the case
 that bites.

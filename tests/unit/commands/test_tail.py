@@ -81,13 +81,39 @@ def test_status_messages_are_one_dim_line() -> None:
     assert line == "08:15:02.123 camera st-1/cam-1 reconnecting: removed"
 
 
-def test_subscriptions_share_only_the_results() -> None:
+def test_subscriptions_share_only_the_results_and_parts() -> None:
     assert subscriptions("p", "+", "+", share="mes", status=True) == [
         "$share/mes/p/+/+/result",
+        "$share/mes/p/+/part",
         "p/+/status",
         "p/+/+/camera",
     ]
-    assert subscriptions("p", "st-1", "cam-1", share=None, status=False) == ["p/st-1/cam-1/result"]
+    assert subscriptions("p", "st-1", "cam-1", share=None, status=False) == [
+        "p/st-1/cam-1/result",
+        "p/st-1/part",
+    ]
+
+
+def test_a_part_is_one_line_with_its_id_verdict_latency_and_reasons() -> None:
+    part = {
+        "part_id": "P-0001",
+        "station": "st-1",
+        "verdict": "ERROR",
+        "decided_at": "2025-01-31T08:15:02.345Z",
+        "latency_ms": 2001.25,
+        "reasons": ["camera side: 0 of 1 shots arrived within 2000 ms of the trigger"],
+        "frames": [],
+        "duplicate": True,
+    }
+    line = format_message("p/st-1/part", json.dumps(part).encode(), colour=False)
+    assert line == (
+        "08:15:02.345 part st-1 P-0001 ERROR  2001.2 ms  "
+        "camera side: 0 of 1 shots arrived within 2000 ms of the trigger  (duplicate id)"
+    )
+    passed = {**part, "verdict": "PASS", "reasons": [], "frames": [{}, {}], "duplicate": False}
+    assert format_message("p/st-1/part", json.dumps(passed).encode(), colour=False).endswith(
+        "PASS   2001.2 ms  2 shots"
+    )
 
 
 def test_tail_prints_results_from_a_real_broker_and_stops_after_count(broker: Mosquitto) -> None:

@@ -45,7 +45,7 @@ def test_given_any_profile_when_included_by_a_station_then_the_config_is_valid(
 ) -> None:
     config = station(tmp_path, profile)
     assert config.station == "line-3"
-    assert config.source.type == "replay"
+    assert config.station_cameras[0].source.type == "replay"
 
 
 def test_given_the_nuc_profile_then_openvino_auto_on_gpu_or_cpu_with_the_int8_model(tmp_path: Path) -> None:

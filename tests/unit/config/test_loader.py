@@ -29,7 +29,7 @@ def test_given_a_minimal_file_when_loaded_then_defaults_fill_the_rest(tmp_path: 
     assert config.engine.type == "openvino"
     assert config.engine.precision == "f32"
     assert config.mqtt.qos == 1
-    assert config.source.type == "replay"
+    assert config.station_cameras[0].source.type == "replay"
 
 
 def test_given_relative_paths_when_loaded_then_they_resolve_against_the_file(tmp_path: Path) -> None:

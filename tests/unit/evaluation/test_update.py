@@ -50,9 +50,9 @@ def test_the_card_states_the_chosen_operating_point(tmp_path: Path) -> None:
 
 def test_a_point_chosen_for_another_variant_is_its_own_and_the_daemon_runs_it(tmp_path: Path) -> None:
     pytest.importorskip("onnx")
-    from edge_inspect.app import build_inspector
     from edge_inspect.config.decision import DecisionConfig
     from edge_inspect.config.engines import OpenVINOEngineConfig
+    from edge_inspect.station.inspection import build_inspector
 
     # given a package whose default variant is fp32, with an onnx variant beside it
     root = make_tiny_package(tmp_path / "pkg", variants=("fp32", "onnx"))

@@ -14,16 +14,19 @@ import pytest
 from edge_inspect.decision.rules import Rules, recipe_hash, rules_summary
 from edge_inspect.decision.segmentation import decide_segmentation
 from edge_inspect.errors import PublishError
-from edge_inspect.publish.payload import encode, result_payload, stats_payload, status_payload
+from edge_inspect.parts.book import PartResult
+from edge_inspect.publish.payload import encode, part_payload, result_payload, stats_payload, status_payload
 from edge_inspect.runtime.stats import Stats
 from edge_inspect.types import (
     Decision,
     Defect,
     InspectionResult,
     ModelIdentity,
+    PartTag,
     SourceInfo,
     Verdict,
 )
+from tests.helpers import results
 from tests.helpers.schemas import errors, validate
 
 CAPTURED_AT = datetime(2025, 3, 14, 9, 26, 53, 589_793, tzinfo=timezone.utc).timestamp()
@@ -115,7 +118,7 @@ def test_given_an_ng_result_when_built_then_defects_are_shaped_and_rounded() -> 
 def test_given_a_result_when_built_then_identity_and_time_are_carried() -> None:
     payload = result_payload(result(pass_decision()))
 
-    assert payload["schema_version"] == 2
+    assert payload["schema_version"] == 3
     assert payload["frame"] == {"width": 64, "height": 64}  # what bbox and centroid are in
     assert (payload["result_id"], payload["seq"], payload["station"], payload["camera"]) == (
         "3f2a9c0d1e",
@@ -411,3 +414,61 @@ def test_given_a_mutated_stats_payload_when_validated_then_the_schema_refuses_it
     mutate(payload)
 
     assert errors("stats", payload) != []
+
+
+def _part(verdict: Verdict, frames: tuple[InspectionResult, ...]) -> PartResult:
+    return PartResult(
+        seq=7,
+        part_id="P-0007",
+        verdict=verdict,
+        reasons=("camera side shot 1: NG (1 defects > max 0)",) if verdict is Verdict.NG else (),
+        triggered_at=1_700_000_000.0,
+        decided_at=1_700_000_000.25,
+        latency_ms=250.0,
+        frames=frames,
+        expected={"top": 1, "side": 1},
+        meta={"tray": 4},
+        duplicate=False,
+        model=frames[0].model,
+        recipe_hash="0123abcd",
+    )
+
+
+def test_given_a_part_when_built_then_it_validates_and_names_each_frame() -> None:
+    top = dataclasses.replace(results.result(Verdict.PASS, camera="top"), part=PartTag(7, "P-0007"))
+    side = dataclasses.replace(
+        results.result(Verdict.NG, camera="side", defects=(results.defect(),)), part=PartTag(7, "P-0007")
+    )
+
+    payload = part_payload(_part(Verdict.NG, (top, side)), station="line-1")
+
+    validate("part", encode(payload))
+    assert payload["verdict"] == "NG"
+    assert [(f["camera"], f["result_id"], f["verdict"]) for f in payload["frames"]] == [
+        ("top", top.result_id, "PASS"),
+        ("side", side.result_id, "NG"),
+    ]
+    assert len(payload["frames"][1]["defects"]) == 1
+    assert payload["meta"] == {"tray": 4}
+    assert payload["decided_at"] == "2023-11-14T22:13:20.250Z"
+    # and each frame result carries the part's id
+    assert result_payload(side)["part_id"] == "P-0007"
+    assert result_payload(results.result(Verdict.PASS))["part_id"] is None
+
+
+@pytest.mark.parametrize(
+    "mutate",
+    [
+        lambda p: p.update(verdict="OK"),
+        lambda p: p.pop("part_id"),
+        lambda p: p.update(part_id=""),
+        lambda p: p["frames"][0].pop("result_id"),
+        lambda p: p.update(extra=1),
+        lambda p: p.update(expected={"top": 0}),
+    ],
+)
+def test_given_a_mutated_part_payload_when_validated_then_the_schema_refuses_it(mutate: Any) -> None:
+    top = dataclasses.replace(results.result(Verdict.PASS, camera="top"), part=PartTag(7, "P-0007"))
+    payload = part_payload(_part(Verdict.PASS, (top,)), station="line-1")
+    mutate(payload)
+    assert errors("part", payload)

@@ -11,7 +11,6 @@ import cv2
 import numpy as np
 import pytest
 
-from edge_inspect.app import ResultBuilder, build_inspector
 from edge_inspect.config.decision import DecisionConfig
 from edge_inspect.config.engines import OpenVINOEngineConfig
 from edge_inspect.config.sources import ReplaySourceConfig
@@ -23,6 +22,8 @@ from edge_inspect.runtime.pipeline import Pipeline
 from edge_inspect.runtime.stats import Stats
 from edge_inspect.runtime.streamed import StreamedFrame
 from edge_inspect.sources.replay import ReplaySource
+from edge_inspect.station.inspection import build_inspector
+from edge_inspect.station.results import ResultBuilder
 from edge_inspect.types import Decision, FloatArray, Frame, SourceInfo, Verdict
 from tests.helpers.sinks import Collect, NoStatus
 from tests.helpers.tiny_model import make_tiny_package

@@ -20,7 +20,6 @@ import numpy as np
 import numpy.typing as npt
 import pytest
 
-from edge_inspect.app import ResultBuilder, build_inspector
 from edge_inspect.config.decision import DecisionConfig
 from edge_inspect.config.engines import OpenVINOEngineConfig
 from edge_inspect.config.sources import ReplaySourceConfig
@@ -42,6 +41,8 @@ from edge_inspect.runtime.watchdog import (
     overdue,
 )
 from edge_inspect.sources.replay import ReplaySource
+from edge_inspect.station.inspection import build_inspector
+from edge_inspect.station.results import ResultBuilder
 from edge_inspect.types import Engine, EngineCallback, Pending, TensorSpec, Verdict
 from tests.helpers.clock import ManualClock
 from tests.helpers.sinks import Collect, NoStatus

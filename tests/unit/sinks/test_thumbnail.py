@@ -67,7 +67,9 @@ def test_the_schema_refuses_a_payload_with_an_unknown_field() -> None:
 
 def test_thumbnailer_counts_sent_and_dropped() -> None:
     answers = iter([True, False])
-    thumbnails = Thumbnailer(ThumbnailConfig(enabled=True, max_side=16), lambda _payload: next(answers))
+    thumbnails = Thumbnailer(
+        ThumbnailConfig(enabled=True, max_side=16), lambda _payload, _camera: next(answers)
+    )
     image = np.zeros((32, 32, 3), np.uint8)
     assert thumbnails(result(Verdict.NG), image)
     assert not thumbnails(result(Verdict.NG), image)
@@ -103,4 +105,4 @@ def test_without_a_broker_thumbnails_are_dropped_not_stored() -> None:
     # given a qos-0 publisher that never connected / then publishing reports a drop, and nothing blocks
     config = MqttConfig(host="127.0.0.1", port=1)
     sender = MqttThumbnailPublisher(config, "t", client_id="nobody", qos=0)
-    assert sender(b"{}") is False
+    assert sender(b"{}", "cam-1") is False

@@ -1,0 +1,1 @@
+"""Parts: triggers, frames tied to the part they were taken for, and one verdict per part."""

@@ -1,0 +1,87 @@
+"""Parts of a station, wired from ``part:``: the part book, its triggers and where its verdicts go.
+
+``part.trigger: free`` builds nothing (every frame is a part of its own). ``mqtt`` subscribes to
+``{prefix}/{station}/trigger``: each message opens a part and fires the cameras that wait for a
+software trigger; the others (hardware-triggered, free-running) have their frames matched to the parts
+in order. ``plc`` is where the PLC handshake plugs in (it calls :meth:`PartBook.trigger` too).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+
+import structlog
+
+from edge_inspect.config import AppConfig
+from edge_inspect.errors import TriggerError
+from edge_inspect.parts.book import Identity, PartBook
+from edge_inspect.parts.trigger import parse_trigger
+from edge_inspect.publish.mqtt import MqttPublisher
+from edge_inspect.runtime.stats import Stats
+from edge_inspect.types import FrameSource, TriggeredSource
+
+log = structlog.get_logger(__name__)
+
+PART_COUNTERS = (
+    "parts.triggered",
+    "parts.verdict.PASS",
+    "parts.verdict.NG",
+    "parts.verdict.ERROR",
+    "parts.timeouts",
+    "parts.overflow",
+    "parts.duplicates",
+    "parts.late_frames",
+    "parts.untriggered_frames",
+    "parts.bad_triggers",
+)
+"""Counters of a triggered station, exported at 0 from the start."""
+
+
+def build_parts(
+    config: AppConfig,
+    publisher: MqttPublisher,
+    sources: Mapping[str, FrameSource],
+    stats: Stats,
+    identity: Identity,
+) -> PartBook | None:
+    """The station's part book (None for ``part.trigger: free``), subscribed to its trigger."""
+    part = config.part
+    if part.trigger == "free":
+        return None
+    stats.declare(*PART_COUNTERS)
+    book = PartBook(
+        {camera.id: part.shots_of(camera.id) for camera in config.station_cameras},
+        timeout_ms=part.timeout_ms,
+        max_pending=part.max_pending,
+        publish=publisher.publish_part,
+        identity=identity,
+        fire=_fired(sources),
+        count=stats.count,
+        latency=stats.latency,
+    )
+    stats.gauges["parts.pending"] = book.pending
+    if part.trigger == "mqtt":
+        publisher.subscribe(publisher.topics.trigger, _on_trigger(book))
+    return book
+
+
+def _fired(sources: Mapping[str, FrameSource]) -> dict[str, Callable[[], None]]:
+    """The cameras the station fires per part: those waiting for a software trigger."""
+    return {
+        camera: source.fire
+        for camera, source in sources.items()
+        if isinstance(source, TriggeredSource) and source.software_triggered
+    }
+
+
+def _on_trigger(book: PartBook) -> Callable[[bytes], None]:
+    def received(payload: bytes) -> None:
+        try:
+            trigger = parse_trigger(payload)
+        except TriggerError as exc:
+            log.warning("trigger refused: an ERROR part", error=str(exc))
+            book.refuse(str(exc))
+            return
+        book.trigger(trigger.part_id, trigger.meta)
+
+    return received
