@@ -34,6 +34,7 @@ from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
 from edge_inspect.config.mqtt import MqttConfig
+from edge_inspect.config.outbox import OutboxConfig
 from edge_inspect.errors import PublishError
 from edge_inspect.parts.book import PartResult
 from edge_inspect.publish.acks import AckTracker, OnAck
@@ -85,10 +86,7 @@ class MqttPublisher:
         version: str,
         tls: TlsSetup | None = None,
         outbox: Outbox | None = None,
-        window: int | None = None,
-        fallback_max_pending: int = 1000,
-        keep_acked_s: float = 0.0,
-        max_resends: int = 1,
+        delivery: OutboxConfig | None = None,
         count: CountFn | None = None,
         on_ack: Callable[[str], None] | None = None,
         thread_init: Callable[[], object] = lambda: None,
@@ -112,9 +110,10 @@ class MqttPublisher:
         """Orders ``_connected`` against publishing: held messages go out before any later one."""
         self._held: list[_Held] = []
         self._subscriptions: list[str] = []
-        self._fallback_max_pending = fallback_max_pending
+        policy = delivery or OutboxConfig()  # the outbox's delivery settings: window, re-sends, fallback
+        self._fallback_max_pending = policy.fallback_max_pending
         self.store = ResultStore(outbox, self._count) if outbox is not None else None
-        self.window = window or config.max_inflight
+        self.window = policy.max_inflight or config.max_inflight
         self.client = mqtt.Client(
             CallbackAPIVersion.VERSION2,
             client_id=client_id,
@@ -151,8 +150,8 @@ class MqttPublisher:
                 self._publish_result,
                 self._connected.is_set,
                 window=self.window,
-                keep_acked_s=keep_acked_s,
-                max_resends=max_resends,
+                keep_acked_s=policy.keep_acked_s,
+                max_resends=policy.max_resends,
                 on_acked=self._result_acked,
                 count=count,
                 thread_init=thread_init,

@@ -18,6 +18,7 @@ import pytest
 from structlog.testing import capture_logs
 
 from edge_inspect.config.mqtt import MqttConfig
+from edge_inspect.config.outbox import OutboxConfig
 from edge_inspect.publish.mqtt import MqttPublisher
 from edge_inspect.publish.outbox import Limits, Outbox
 from edge_inspect.publish.topics import Topics
@@ -81,8 +82,7 @@ def publisher(
         version="test",
         outbox=outbox,
         count=counts,
-        window=config.max_inflight,
-        keep_acked_s=keep_acked_s,
+        delivery=OutboxConfig(keep_acked_s=keep_acked_s),
         thread_init=thread_init,
         session=session,
     )
@@ -391,7 +391,7 @@ def test_given_a_full_disk_and_no_broker_when_results_come_then_the_ones_beyond_
         version="test",
         outbox=box,
         count=counts,
-        fallback_max_pending=5,
+        delivery=OutboxConfig(fallback_max_pending=5, keep_acked_s=0),
     )
     with capture_logs() as logs:
         for i in range(100):
