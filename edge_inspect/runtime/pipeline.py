@@ -171,6 +171,7 @@ class Pipeline:
             camera: threading.Event() for camera in self.sources
         }
         self._threads: list[threading.Thread] = []
+        self._started: float | None = None
         self._stopping = threading.Event()
         self.done = threading.Event()
         for q in (self.q_frames, self.q_prepared, self.q_inferred):
@@ -184,6 +185,7 @@ class Pipeline:
     # ------------------------------------------------------------------------------------------ control
 
     def start(self) -> None:
+        self._started = time.monotonic()
         grabbing = [
             (f"source-{camera}" if camera else "source", self._grab_loop(camera)) for camera in self.sources
         ]
@@ -279,7 +281,9 @@ class Pipeline:
             self.stats.count("restart_failed.source")
             return False
         finally:
-            self.heartbeat["source"] = time.monotonic()
+            now = self.heartbeat["source"] = time.monotonic()
+            if camera:
+                self.heartbeat[f"source.{camera}"] = now  # the reopened camera's silence counts anew
         log.warning("source restarted", camera=camera)
         return True
 
@@ -367,11 +371,27 @@ class Pipeline:
 
     # ------------------------------------------------------------------------------ restarts and swaps
 
-    def request_source_restart(self) -> None:
-        """Ask the source loops to close and re-open their sources (the current ``frames()`` are stopped)."""
-        for camera, source in self.sources.items():
+    def last_frame(self) -> float:
+        """When the most silent camera last gave a frame (any camera's, for a station of one): what the
+        no-frame watchdog reads, so one silent camera is seen while the others still deliver."""
+        if len(self.sources) == 1:
+            return self.heartbeat.get("source", time.monotonic())
+        started = self._started if self._started is not None else time.monotonic()
+        return min(self.heartbeat.get(f"source.{camera}", started) for camera in self.sources)
+
+    def silent_cameras(self, since: float) -> list[str]:
+        """Cameras whose last frame is older than ``since`` (monotonic); all of them for one camera."""
+        if len(self.sources) == 1:
+            return list(self.sources)
+        started = self._started if self._started is not None else time.monotonic()
+        return [camera for camera in self.sources if self.heartbeat.get(f"source.{camera}", started) < since]
+
+    def request_source_restart(self, cameras: Sequence[str] | None = None) -> None:
+        """Ask the source loops of ``cameras`` (None: every camera) to close and re-open their sources
+        (the current ``frames()`` are stopped); the other cameras keep grabbing."""
+        for camera in self.sources if cameras is None else cameras:
             self._restart_source[camera].set()
-            source.stop()
+            self.sources[camera].stop()
 
     def restart_engine(self, new_engine: Engine, reason: str) -> Engine:
         """Swap in ``new_engine`` between frames; every frame in flight on the old one gets an ERROR

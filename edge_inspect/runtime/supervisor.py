@@ -53,7 +53,7 @@ class Supervisor:
         self.watchdog = Watchdog(
             config,
             Probes(self._last_frame, pipeline.oldest_inference),
-            Remedies(pipeline.request_source_restart, self._restart_engine, self._fatal),
+            Remedies(self._restart_silent_sources, self._restart_engine, self._fatal),
             count=count,
         )
         interval = watchdog_interval_s()
@@ -83,7 +83,14 @@ class Supervisor:
     # --------------------------------------------------------------------------------------- remedies
 
     def _last_frame(self) -> float:
-        return self.pipeline.heartbeat.get("source", time.monotonic())
+        return self.pipeline.last_frame()
+
+    def _restart_silent_sources(self) -> None:
+        """Re-open the cameras silent for ``no_frame_timeout_s``, not the ones still delivering."""
+        limit = self.config.no_frame_timeout_s
+        silent = self.pipeline.silent_cameras(time.monotonic() - limit) if limit is not None else []
+        log.warning("restarting silent sources", cameras=[c for c in silent if c] or "all")
+        self.pipeline.request_source_restart(silent or None)
 
     def _frame_done(self, result: InspectionResult) -> None:
         if self.config.ready_on == "first_frame":

@@ -19,6 +19,7 @@ import cv2
 import numpy as np
 import numpy.typing as npt
 import pytest
+from structlog.testing import capture_logs
 
 from edge_inspect.config.decision import DecisionConfig
 from edge_inspect.config.engines import OpenVINOEngineConfig
@@ -31,6 +32,7 @@ from edge_inspect.runtime.inspector import FrameInspector
 from edge_inspect.runtime.notify import SystemdNotifier
 from edge_inspect.runtime.pipeline import Pipeline
 from edge_inspect.runtime.stats import Stats
+from edge_inspect.runtime.supervisor import Supervisor
 from edge_inspect.runtime.watchdog import (
     Probes,
     Remedies,
@@ -42,11 +44,12 @@ from edge_inspect.runtime.watchdog import (
 )
 from edge_inspect.sources.replay import ReplaySource
 from edge_inspect.station.inspection import build_inspector
-from edge_inspect.station.results import ResultBuilder
+from edge_inspect.station.results import ResultBuilder, by_camera
 from edge_inspect.types import Engine, EngineCallback, Pending, TensorSpec, Verdict
 from tests.helpers.clock import ManualClock
 from tests.helpers.sinks import Collect, NoStatus
 from tests.helpers.tiny_model import make_tiny_package
+from tests.helpers.waiting import wait_or_fail
 
 SIZE = 32
 
@@ -375,3 +378,52 @@ def test_given_a_stalled_source_when_the_watchdog_fires_then_the_source_is_reope
     assert stats.counter("restarts.source") >= 2
     assert len(sink.results) > frames_before  # frames came again after the restarts
     assert calls.fatal == []
+
+
+def test_given_two_cameras_when_one_falls_silent_then_only_it_is_reopened(
+    tmp_path: Path, package: ModelPackage
+) -> None:
+    """The no-frame watchdog of a station of two cameras: a camera paced at one frame per 1.5 s looks
+    silent to a 0.5 s timeout beside one that delivers 20 frames/s; only the silent one is reopened."""
+    inspector, _rules = build_inspector(package, OpenVINOEngineConfig(type="openvino"), DecisionConfig())
+    sources = {}
+    for camera, fps in (("live", 20.0), ("quiet", 1 / 1.5)):
+        folder = tmp_path / camera
+        folder.mkdir()
+        for i in range(3):
+            cv2.imwrite(str(folder / f"{i:04d}.png"), np.full((SIZE, SIZE), 40, np.uint8))
+        config = ReplaySourceConfig(type="replay", path=str(folder), ground_truth=None, fps=fps, loop=0)
+        sources[camera] = ReplaySource(config, camera, NoStatus())
+        sources[camera].open()
+    stats, sink = Stats(), Collect()
+    builder = by_camera(
+        {c: ResultBuilder("st", c, package.identity("fp32"), {"defect": 0.5}, "r1") for c in sources}
+    )
+    pipeline = Pipeline(sources, inspector, builder, [sink], stats, queue_size=2, drop_policy="drop_oldest")
+    fatal: list[str] = []
+    supervisor = Supervisor(
+        WatchdogConfig(no_frame_timeout_s=0.5, check_interval_s=0.05, max_restarts_per_minute=50),
+        pipeline,
+        open_engine=lambda: real_engine(package),
+        on_fatal=lambda: fatal.append("fatal"),
+        notifier=SystemdNotifier(None),
+        count=stats.count,
+    )
+    pipeline.start()
+    supervisor.start()
+    try:
+        with capture_logs() as logs:
+            wait_or_fail(lambda: stats.counter("restarts.source") >= 2, 30, "two source restarts")
+    finally:
+        supervisor.stopping()
+        pipeline.stop()
+        assert pipeline.join(timeout=10)
+        for source in sources.values():
+            source.close()
+        inspector.engine.close()
+
+    restarted = [entry["camera"] for entry in logs if entry["event"] == "source restarted"]
+    assert restarted
+    assert set(restarted) == {"quiet"}
+    assert {r.camera for r in sink.results} == {"live", "quiet"}
+    assert fatal == []
