@@ -106,12 +106,9 @@ class App:
         self.rules: dict[str, Rules] = dict(inspection.rules)
         """Each camera's decision rules."""
         self.topics = Topics(config.mqtt.topic_prefix, config.station, first)
-        one = (
-            f"edge-inspect-{config.station}-{first}"
-            if len(cameras) == 1
-            else f"edge-inspect-{config.station}"
-        )
-        client_id = config.mqtt.client_id or one
+        # one camera keeps the id it always had (its broker session); a station of several has its own
+        default_id = f"edge-inspect-{config.station}" + (f"-{first}" if len(cameras) == 1 else "")
+        client_id = config.mqtt.client_id or default_id
         self.outbox = open_outbox(config.outbox, config.paths.state_dir)
         self.publisher = MqttPublisher(
             mqtt_config,
@@ -173,15 +170,13 @@ class App:
         if self.metrics is not None:
             sinks.append(self.metrics.sink)
         self.pipeline = Pipeline(
-            self.sources if len(self.sources) > 1 else self.source,
+            self.sources,
             self.inspector,
             self._result_factory(),
             [*sinks, *extra_sinks],
             self.stats,
             queue_size=config.runtime.queue_size,
-            drop_policy={c.id: c.source.drop_policy for c in cameras}
-            if len(cameras) > 1
-            else cameras[0].source.drop_policy,
+            drop_policy={c.id: c.source.drop_policy for c in cameras},
             parts=self.parts,
             max_errors_logged=config.runtime.max_frame_errors_logged,
             tick_s=config.watchdog.tick_s,

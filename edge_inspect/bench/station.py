@@ -300,22 +300,17 @@ class _Line:
         return end - start, latencies, cpu, sum(self._errors[p] for p in measured), rss
 
     def _wait_room(self, sent: Mapping[str, float], window: int) -> None:
-        deadline = time.monotonic() + _PART_TIMEOUT_S
-        with self._cond:
-            while len(sent) - len(self._finished) >= window:
-                if time.monotonic() > deadline:
-                    msg = f"bench --cameras: no part finished within {_PART_TIMEOUT_S:.0f} s"
-                    raise EdgeInspectError(msg)
-                self._cond.wait(0.5)
+        self._wait_until(lambda: len(sent) - len(self._finished) < window, "no part finished within")
 
     def _wait_finished(self, ids: Sequence[str]) -> None:
-        deadline = time.monotonic() + _PART_TIMEOUT_S
+        self._wait_until(lambda: all(part_id in self._finished for part_id in ids), "parts unfinished after")
+
+    def _wait_until(self, done: Callable[[], bool], failing: str) -> None:
+        """Wait (as part messages arrive) until ``done``; an error after ``_PART_TIMEOUT_S``."""
         with self._cond:
-            while not all(part_id in self._finished for part_id in ids):
-                if time.monotonic() > deadline:
-                    msg = f"bench --cameras: parts unfinished after {_PART_TIMEOUT_S:.0f} s"
-                    raise EdgeInspectError(msg)
-                self._cond.wait(0.5)
+            if not self._cond.wait_for(done, _PART_TIMEOUT_S):
+                msg = f"bench --cameras: {failing} {_PART_TIMEOUT_S:.0f} s"
+                raise EdgeInspectError(msg)
 
     def close(self) -> None:
         self.client.loop_stop()

@@ -150,9 +150,14 @@ def run(args: argparse.Namespace) -> int:
     )
 
     report = run_bench(config, options, _progress(args))
-    print(format_text(report))
+    return _report(args, format_text(report), report_json(report))
+
+
+def _report(args: argparse.Namespace, text: str, data: dict[str, Any]) -> int:
+    """The report on stdout, and as JSON in ``--json FILE`` when given."""
+    print(text)
     if args.json_path is not None:
-        args.json_path.write_text(json.dumps(report_json(report), indent=1) + "\n", encoding="utf-8")
+        args.json_path.write_text(json.dumps(data, indent=1) + "\n", encoding="utf-8")
     return 0
 
 
@@ -176,7 +181,4 @@ def _stations(config: Any, args: argparse.Namespace) -> int:
         samples=args.samples,
     )
     report = run_station_bench(config, options, _progress(args))
-    print(format_station(report))
-    if args.json_path is not None:
-        args.json_path.write_text(json.dumps(station_json(report), indent=1) + "\n", encoding="utf-8")
-    return 0
+    return _report(args, format_station(report), station_json(report))

@@ -16,7 +16,7 @@ from pydantic import Field, model_validator
 from edge_inspect.config.base import ID_PATTERN, StrictModel
 from edge_inspect.config.decision import DecisionConfig
 from edge_inspect.config.preprocess import PreprocessConfig
-from edge_inspect.config.sources import SourceConfig
+from edge_inspect.config.sources import ReplaySourceConfig, SourceConfig
 
 MAX_CAMERAS = 8
 PartTrigger = Literal["free", "mqtt", "plc"]
@@ -108,9 +108,8 @@ def camera_problems(cameras: list[CameraConfig], part: PartConfig) -> list[str]:
             if name not in seen
         ]
     for index, camera in enumerate(cameras):
-        triggered = getattr(camera.source, "trigger", None)
-        mode = getattr(triggered, "mode", triggered)
-        if part.trigger == "free" and mode == "software" and camera.source.type == "replay":
+        source = camera.source
+        if part.trigger == "free" and isinstance(source, ReplaySourceConfig) and source.trigger == "software":
             problems.append(
                 f"cameras.{index}.source.trigger: 'software' releases a file per part trigger, and "
                 "part.trigger is 'free' (nothing triggers): set part.trigger to 'mqtt'"

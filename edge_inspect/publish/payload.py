@@ -23,7 +23,15 @@ from typing import Any
 from edge_inspect import __version__
 from edge_inspect.errors import PublishError
 from edge_inspect.parts.book import PartResult
-from edge_inspect.types import Decision, Defect, InspectionResult, SourceInfo, SourceState, Verdict
+from edge_inspect.types import (
+    Decision,
+    Defect,
+    InspectionResult,
+    ModelIdentity,
+    SourceInfo,
+    SourceState,
+    Verdict,
+)
 
 SCHEMA_VERSION = 1
 """Stats and thumbnail messages."""
@@ -63,17 +71,12 @@ def result_payload(result: InspectionResult) -> dict[str, Any]:
         "camera": result.camera,
         "timestamp": iso_timestamp(result.captured_at, field="captured_at"),
         "verdict": Verdict(result.verdict).value,
-        "defects": [_defect(d) for d in decision.defects] if decision is not None else [],
+        "defects": _defects(decision),
         "score": _score(decision),
         "reasons": list(decision.reasons) if decision is not None else [],
         "source": _source(result.source),
         "frame": _frame(result.frame_size),
-        "model": {
-            "name": result.model.name,
-            "version": result.model.version,
-            "sha256": result.model.sha256,
-            "variant": result.model.variant,
-        },
+        "model": _model(result.model),
         "thresholds": {name: _round(v, THRESHOLD_DIGITS) for name, v in result.thresholds.items()},
         "recipe_hash": result.recipe_hash,
         "timings_ms": {stage: _round(ms, MS_DIGITS) for stage, ms in result.timings_ms.items()},
@@ -104,21 +107,24 @@ def part_payload(part: PartResult, *, station: str) -> dict[str, Any]:
                 "shot": frame.part.shot if frame.part is not None else 1,
                 "result_id": frame.result_id,
                 "verdict": Verdict(frame.verdict).value,
-                "defects": [_defect(d) for d in frame.decision.defects] if frame.decision is not None else [],
+                "defects": _defects(frame.decision),
                 "error": frame.error,
             }
             for frame in part.frames
         ],
-        "model": {
-            "name": part.model.name,
-            "version": part.model.version,
-            "sha256": part.model.sha256,
-            "variant": part.model.variant,
-        },
+        "model": _model(part.model),
         "recipe": {"name": None, "hash": part.recipe_hash},
         "duplicate": bool(part.duplicate),
         "meta": dict(part.meta),
     }
+
+
+def _model(model: ModelIdentity) -> dict[str, str]:
+    return {"name": model.name, "version": model.version, "sha256": model.sha256, "variant": model.variant}
+
+
+def _defects(decision: Decision | None) -> list[dict[str, Any]]:
+    return [_defect(d) for d in decision.defects] if decision is not None else []
 
 
 def status_payload(

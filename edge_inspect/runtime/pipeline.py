@@ -171,7 +171,8 @@ class Pipeline:
             camera: threading.Event() for camera in self.sources
         }
         self._threads: list[threading.Thread] = []
-        self._started: float | None = None
+        self._last_grab: dict[str, float] = {}
+        """Per camera, when it last gave a frame (or was started, or reopened): the no-frame probe."""
         self._stopping = threading.Event()
         self.done = threading.Event()
         for q in (self.q_frames, self.q_prepared, self.q_inferred):
@@ -185,9 +186,10 @@ class Pipeline:
     # ------------------------------------------------------------------------------------------ control
 
     def start(self) -> None:
-        self._started = time.monotonic()
+        self._last_grab = dict.fromkeys(self.sources, time.monotonic())
         grabbing = [
-            (f"source-{camera}" if camera else "source", self._grab_loop(camera)) for camera in self.sources
+            (f"source-{camera}" if len(self.sources) > 1 else "source", self._grab_loop(camera))
+            for camera in self.sources
         ]
         stages = (
             *grabbing,
@@ -238,7 +240,7 @@ class Pipeline:
         return lambda: self._source_loop(camera, source)
 
     def _source_loop(self, camera: str, source: FrameSource) -> None:
-        restart = self._restart_source.setdefault(camera, threading.Event())
+        restart = self._restart_source[camera]
         try:
             opened = True
             while True:
@@ -258,9 +260,7 @@ class Pipeline:
 
     def _take(self, camera: str, frame: Frame) -> None:
         """One grabbed frame into its camera's lane, tied to its part first."""
-        now = self.heartbeat["source"] = time.monotonic()
-        if camera:
-            self.heartbeat[f"source.{camera}"] = now
+        self.heartbeat["source"] = self._last_grab[camera] = time.monotonic()
         self.stats.count("grabbed")
         if self.parts is not None:
             frame = self.parts.tag(frame)
@@ -281,9 +281,8 @@ class Pipeline:
             self.stats.count("restart_failed.source")
             return False
         finally:
-            now = self.heartbeat["source"] = time.monotonic()
-            if camera:
-                self.heartbeat[f"source.{camera}"] = now  # the reopened camera's silence counts anew
+            # the reopened camera's silence counts anew
+            self.heartbeat["source"] = self._last_grab[camera] = time.monotonic()
         log.warning("source restarted", camera=camera)
         return True
 
@@ -374,17 +373,11 @@ class Pipeline:
     def last_frame(self) -> float:
         """When the most silent camera last gave a frame (any camera's, for a station of one): what the
         no-frame watchdog reads, so one silent camera is seen while the others still deliver."""
-        if len(self.sources) == 1:
-            return self.heartbeat.get("source", time.monotonic())
-        started = self._started if self._started is not None else time.monotonic()
-        return min(self.heartbeat.get(f"source.{camera}", started) for camera in self.sources)
+        return min(self._last_grab.values(), default=time.monotonic())
 
     def silent_cameras(self, since: float) -> list[str]:
-        """Cameras whose last frame is older than ``since`` (monotonic); all of them for one camera."""
-        if len(self.sources) == 1:
-            return list(self.sources)
-        started = self._started if self._started is not None else time.monotonic()
-        return [camera for camera in self.sources if self.heartbeat.get(f"source.{camera}", started) < since]
+        """Cameras whose last frame is older than ``since`` (monotonic)."""
+        return [camera for camera, last in self._last_grab.items() if last < since]
 
     def request_source_restart(self, cameras: Sequence[str] | None = None) -> None:
         """Ask the source loops of ``cameras`` (None: every camera) to close and re-open their sources
