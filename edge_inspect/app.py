@@ -1,9 +1,10 @@
 """The composition root: the one module that imports every stage and wires them from config.
 
 Start order: model package -> engine (one, shared by every camera) -> outbox -> publisher (connects
-in the background) -> sources (one per camera) -> part book -> pipeline -> watchdog. Stop order
-(SIGTERM, SIGINT, the replay's end, or a watchdog out of restarts): STOPPING=1 -> sources stop ->
-in-flight frames drain -> parts still open are decided (ERROR) -> PUBACKs are awaited (what is not
+in the background) -> sources (one per camera) -> part book -> PLC server -> pipeline -> watchdog ->
+PLC READY. Stop order (SIGTERM, SIGINT, the replay's end, or a watchdog out of restarts): PLC READY
+falls -> STOPPING=1 -> sources stop -> in-flight frames drain -> parts still open are decided (ERROR)
+-> the PLC server stops -> PUBACKs are awaited (what is not
 acknowledged stays in the outbox for the next start) -> ``offline`` is published -> engine and sources
 close. All within ``runtime.shutdown_grace_s``. SIGHUP reloads the config file and applies
 ``decision.*`` (the station's and each camera's) live.
@@ -144,7 +145,8 @@ class App:
             camera: ResultBuilder(config.station, camera, self.model, rules_summary(r), recipe_hash(r))
             for camera, r in self.rules.items()
         }
-        self.parts = build_parts(
+        # the PLC handshake (part.trigger: plc) is served from the start, READY once inspecting
+        self.parts, self.plc = build_parts(
             config,
             self.publisher,
             self.sources,
@@ -163,10 +165,11 @@ class App:
             if config.metrics.enabled
             else None
         )
-        # the part book reads each frame result after the publisher has taken it
+        # the part book reads each frame result after the publisher has taken it; with a PLC, before:
+        # the reject gate's answer must not wait on the frame result's outbox write
         sinks: list[ResultSink] = [self.publisher]
         if self.parts is not None:
-            sinks.append(self.parts)
+            sinks.insert(0 if self.plc is not None else 1, self.parts)
         if self.metrics is not None:
             sinks.append(self.metrics.sink)
         self.pipeline = Pipeline(
@@ -297,11 +300,15 @@ class App:
             self.images.start()
         if self.parts is not None:
             self.parts.start()
+        if self.plc is not None:
+            self.plc.start()  # before anything else runs: an address in use stops the start here
         self.publisher.start()
         for source in self.sources.values():
             source.open()
         self.pipeline.start()
         self.supervisor.start()
+        if self.plc is not None:
+            self.plc.ready(True)
         threading.Thread(target=self._stats_loop, name="stats", daemon=True).start()
         while not self.pipeline.done.is_set() and not self._stop.is_set():
             self.pipeline.done.wait(0.2)
@@ -313,6 +320,8 @@ class App:
     def _shutdown(self) -> int:
         grace = self.config.runtime.shutdown_grace_s
         deadline = time.monotonic() + grace
+        if self.plc is not None:
+            self.plc.ready(False)  # READY falls first: a trigger from now on is refused, not lost
         self.supervisor.stopping()
         self.pipeline.stop()
         drained = self.pipeline.join(max(0.0, deadline - time.monotonic()))
@@ -322,6 +331,8 @@ class App:
             log.warning("saved images left unwritten at shutdown", grace_s=grace)
         if self.parts is not None:
             self.parts.close()  # every frame is in: what is still open is decided (ERROR) and published
+        if self.plc is not None:
+            self.plc.close()  # after the last part: the PLC was answered for every trigger it saw taken
         for source in self.sources.values():
             source.close()  # before the publisher closes, so each camera's last state is published
         acked = self.publisher.flush(max(0.0, deadline - time.monotonic()))

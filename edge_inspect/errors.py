@@ -72,6 +72,10 @@ class TriggerError(EdgeInspectError, ValueError):
     """A part trigger that cannot be read (its part is an ERROR, with this as the reason)."""
 
 
+class PlcError(EdgeInspectError):
+    """The PLC handshake cannot be served (its address cannot be bound)."""
+
+
 class DatasetError(EdgeInspectError, ValueError):
     """A data set folder cannot be read (missing labels, malformed index): the message names the file."""
 

@@ -100,6 +100,7 @@ def bench_config(
         "camera": first.id,
         "cameras": None,
         "part": PartConfig(),
+        "plc": None,
     }
     if config.paths.state_dir is not None:
         changes["paths"] = _update(config.paths, state_dir=scratch / "state")
@@ -113,6 +114,22 @@ def bench_config(
     if metrics is not None and getattr(metrics, "enabled", False):
         changes["metrics"] = _update(metrics, port=free_loopback_port())
     return config.model_copy(update=changes)
+
+
+def private_daemon(data: dict[str, Any], *, port: int, prefix: str) -> dict[str, Any]:
+    """A dumped config made into a bench daemon's: the bench's broker on loopback ``port`` without
+    credentials, topics under ``prefix``, no outbox, metrics, saved images or state folder of the
+    user's; warnings only, as JSON."""
+    mqtt_section = data["mqtt"]
+    for key in ("username", "password", "password_file", "tls", "client_id"):
+        mqtt_section[key] = None
+    mqtt_section.update(host="127.0.0.1", port=port, topic_prefix=prefix, session_expiry_s=0)
+    data["outbox"] = {**data.get("outbox", {}), "enabled": False}
+    data["metrics"] = {**data.get("metrics", {}), "enabled": False}
+    data["images"] = {}
+    data["paths"] = {}
+    data["logging"] = {"level": "warning", "format": "json"}
+    return data
 
 
 def naive_engine_config(engine: Any) -> Any:

@@ -34,7 +34,7 @@ import yaml
 from paho.mqtt.enums import CallbackAPIVersion
 
 from edge_inspect.bench.broker import LocalMosquitto
-from edge_inspect.bench.configs import samples_path
+from edge_inspect.bench.configs import private_daemon, samples_path
 from edge_inspect.bench.figures import LatencySummary, summarize_latencies
 from edge_inspect.bench.resources import load1, machine, process_cpu_s, rss_mb
 from edge_inspect.config import AppConfig
@@ -151,20 +151,11 @@ def _camera_source(samples: str) -> dict[str, Any]:
 def _daemon_config(
     config: AppConfig, station: str, cameras: Sequence[str], samples: str, port: int
 ) -> dict[str, Any]:
-    data = config.model_dump(mode="json", exclude={"camera", "source", "cameras", "part", "station"})
+    data = config.model_dump(mode="json", exclude={"camera", "source", "cameras", "part", "station", "plc"})
     data["station"] = station
     data["cameras"] = [{"id": camera, "source": _camera_source(samples)} for camera in cameras]
     data["part"] = {"trigger": "mqtt", "timeout_ms": 60_000, "max_pending": 10_000}
-    mqtt_section = data["mqtt"]
-    for key in ("username", "password", "password_file", "tls", "client_id"):
-        mqtt_section[key] = None
-    mqtt_section.update(host="127.0.0.1", port=port, topic_prefix=_PREFIX, session_expiry_s=0)
-    data["outbox"] = {**data.get("outbox", {}), "enabled": False}
-    data["metrics"] = {**data.get("metrics", {}), "enabled": False}
-    data["images"] = {}
-    data["paths"] = {}
-    data["logging"] = {"level": "warning", "format": "json"}
-    return data
+    return private_daemon(data, port=port, prefix=_PREFIX)
 
 
 def _run_mode(

@@ -122,6 +122,13 @@ def add_parser(subparsers: Any) -> None:
         metavar="PARTS",
         help="with --cameras: parts in the station at a time, as a line would keep them (default 8)",
     )
+    parser.add_argument(
+        "--plc",
+        action="store_true",
+        help="instead of the modes: the PLC handshake's trigger-to-RESULT_VALID latency over Modbus TCP "
+        "(--frames parts at --load x the engine's capacity, default 0.5), next to the engine's "
+        "single-request latency",
+    )
     add_overrides(parser, "engine.num_requests=4")
     parser.add_argument("--quiet", action="store_true", help="no progress lines on stderr")
     parser.set_defaults(func=run)
@@ -136,6 +143,8 @@ def run(args: argparse.Namespace) -> int:
     configure_logging("warning", "console" if sys.stderr.isatty() else "json")
     if args.cameras is not None:
         return _stations(config, args)
+    if args.plc:
+        return _plc(config, args)
     options = BenchOptions(
         frames=args.frames,
         warmup=args.warmup,
@@ -182,3 +191,11 @@ def _stations(config: Any, args: argparse.Namespace) -> int:
     )
     report = run_station_bench(config, options, _progress(args))
     return _report(args, format_station(report), station_json(report))
+
+
+def _plc(config: Any, args: argparse.Namespace) -> int:
+    from edge_inspect.bench.plc import PlcOptions, format_plc, plc_json, run_plc_bench
+
+    options = PlcOptions(parts=args.frames, warmup=args.warmup, load=args.load or 0.5, samples=args.samples)
+    report = run_plc_bench(config, options, _progress(args))
+    return _report(args, format_plc(report), plc_json(report))

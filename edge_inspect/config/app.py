@@ -14,6 +14,7 @@ from edge_inspect.config.metrics import MetricsConfig
 from edge_inspect.config.model import ModelConfig
 from edge_inspect.config.mqtt import MqttConfig
 from edge_inspect.config.outbox import OutboxConfig, outbox_problems
+from edge_inspect.config.plc import PlcConfig
 from edge_inspect.config.preprocess import PreprocessConfig
 from edge_inspect.config.runtime import LoggingConfig, PathsConfig, RuntimeConfig
 from edge_inspect.config.sources import SourceConfig
@@ -52,6 +53,11 @@ class AppConfig(StrictModel):
     )
     part: PartConfig = Field(
         default_factory=PartConfig, description="Parts: how a part is triggered, its shots and deadline."
+    )
+    plc: PlcConfig | None = Field(
+        None,
+        description="The PLC handshake (with part.trigger: plc): the PLC triggers parts and reads one "
+        "verdict per part over Modbus TCP; null = no PLC.",
     )
     model: ModelConfig = Field(description="The model package.")
     preprocess: PreprocessConfig = Field(
@@ -106,6 +112,16 @@ class AppConfig(StrictModel):
         problems = camera_problems(list(self.station_cameras), self.part)
         if problems:
             raise ValueError("; ".join(problems))
+        return self
+
+    @model_validator(mode="after")
+    def _plc(self) -> AppConfig:
+        if self.part.trigger == "plc" and self.plc is None:
+            msg = "part.trigger: 'plc' needs the PLC handshake configured (plc: with type: modbus)"
+            raise ValueError(msg)
+        if self.plc is not None and self.part.trigger != "plc":
+            msg = f"plc: configured, and part.trigger is {self.part.trigger!r}: set part.trigger to 'plc'"
+            raise ValueError(msg)
         return self
 
     @model_validator(mode="after")

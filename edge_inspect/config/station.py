@@ -112,10 +112,6 @@ def camera_problems(cameras: list[CameraConfig], part: PartConfig) -> list[str]:
         if part.trigger == "free" and isinstance(source, ReplaySourceConfig) and source.trigger == "software":
             problems.append(
                 f"cameras.{index}.source.trigger: 'software' releases a file per part trigger, and "
-                "part.trigger is 'free' (nothing triggers): set part.trigger to 'mqtt'"
+                "part.trigger is 'free' (nothing triggers): set part.trigger to 'mqtt' or 'plc'"
             )
-    if part.trigger == "plc":
-        problems.append(
-            "part.trigger: 'plc' needs the PLC handshake (plc:), which this version does not have"
-        )
     return problems

@@ -60,6 +60,8 @@ class PartResult:
     duplicate: bool
     model: ModelIdentity
     recipe_hash: str
+    late: bool = False
+    """Decided after the PLC's deadline: the PLC was answered TIMEOUT for it (``plc.result_deadline_ms``)."""
 
 
 @dataclass
@@ -191,14 +193,15 @@ class PartBook:
         self._emit()
         return PartTag(part.seq, part.part_id)
 
-    def refuse(self, reason: str, meta: Mapping[str, Any] | None = None) -> None:
-        """A trigger that could not be read: an ERROR part (with ``reason``), no camera fired."""
+    def refuse(self, reason: str, meta: Mapping[str, Any] | None = None) -> PartTag:
+        """A trigger that could not be read or taken: an ERROR part (with ``reason``), no camera fired."""
         with self._lock:
             part = self._new(None, meta)
             self._count("parts.triggered", 1)
             self._count("parts.bad_triggers", 1)
             self._refuse(part, f"trigger refused: {reason}")
         self._emit()
+        return PartTag(part.seq, part.part_id)
 
     def _new(self, part_id: str | None, meta: Mapping[str, Any] | None) -> _Open:
         seq = next(self._seq)

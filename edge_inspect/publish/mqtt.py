@@ -41,7 +41,14 @@ from edge_inspect.publish.acks import AckTracker, OnAck
 from edge_inspect.publish.alarm import Alarm
 from edge_inspect.publish.attempts import CLOSED_BEFORE_CONNACK, REFUSED, REJECTED, ConnectAttempts
 from edge_inspect.publish.outbox import Outbox
-from edge_inspect.publish.payload import encode, part_payload, result_payload, stats_payload, status_payload
+from edge_inspect.publish.payload import (
+    encode,
+    part_payload,
+    plc_payload,
+    result_payload,
+    stats_payload,
+    status_payload,
+)
 from edge_inspect.publish.sender import CountFn, OutboxSender
 from edge_inspect.publish.store import ResultStore, Stored
 from edge_inspect.publish.topics import Topics
@@ -342,6 +349,11 @@ class MqttPublisher:
             self._status(state.value, reason, camera=camera, sequence=next(self._camera_sequence))
         )
         self._publish(self.topics.camera_status_of(camera), payload, qos=1, retain=True)
+
+    def plc_link(self, connected: bool) -> None:
+        """The PLC link's state, retained, on ``{prefix}/{station}/plc`` (queued while disconnected)."""
+        payload = encode(plc_payload(connected, station=self.station))
+        self._publish(self.topics.plc, payload, qos=1, retain=True)
 
     def publish_stats(self, snapshot: Mapping[str, Any], camera_state: str | None = None) -> None:
         """The retained stats message; skipped while disconnected (the next one carries the same counters)."""

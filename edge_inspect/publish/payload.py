@@ -35,7 +35,8 @@ from edge_inspect.types import (
 
 SCHEMA_VERSION = 1
 """Stats and thumbnail messages."""
-PART_SCHEMA_VERSION = 1
+PART_SCHEMA_VERSION = 2
+PLC_SCHEMA_VERSION = 1
 """Part messages."""
 RESULT_SCHEMA_VERSION = 3
 """Result messages. 2: ``replayed`` became ``resent`` (it never meant "from a replay source"), and the
@@ -115,7 +116,18 @@ def part_payload(part: PartResult, *, station: str) -> dict[str, Any]:
         "model": _model(part.model),
         "recipe": {"name": None, "hash": part.recipe_hash},
         "duplicate": bool(part.duplicate),
+        "late": bool(part.late),
         "meta": dict(part.meta),
+    }
+
+
+def plc_payload(connected: bool, *, station: str, at: float | None = None) -> dict[str, Any]:
+    """The PLC link's state (retained on ``{prefix}/{station}/plc``): is a PLC connected."""
+    return {
+        "schema_version": PLC_SCHEMA_VERSION,
+        "station": station,
+        "connected": bool(connected),
+        "timestamp": iso_timestamp(time.time() if at is None else at, field="at"),
     }
 
 

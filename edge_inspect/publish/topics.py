@@ -7,6 +7,7 @@
 ``{prefix}/{station}/stats``               periodic counters, retained
 ``{prefix}/{station}/part``                one message per part (part.trigger other than ``free``)
 ``{prefix}/{station}/trigger``             subscribed (part.trigger: mqtt): one message starts a part
+``{prefix}/{station}/plc``                 PLC link connected / not, retained (part.trigger: plc)
 
 A station of several cameras has the per-camera topics once per camera (``result_of(camera)`` ...);
 ``camera`` is the first (or only) one.
@@ -63,6 +64,11 @@ class Topics:
     def trigger(self) -> str:
         """Where the line starts a part (``part.trigger: mqtt``)."""
         return f"{self.prefix}/{self.station}/trigger"
+
+    @property
+    def plc(self) -> str:
+        """Whether a PLC is connected to the handshake, retained."""
+        return f"{self.prefix}/{self.station}/plc"
 
     @property
     def status(self) -> str:

@@ -3,7 +3,8 @@
 ``part.trigger: free`` builds nothing (every frame is a part of its own). ``mqtt`` subscribes to
 ``{prefix}/{station}/trigger``: each message opens a part and fires the cameras that wait for a
 software trigger; the others (hardware-triggered, free-running) have their frames matched to the parts
-in order. ``plc`` is where the PLC handshake plugs in (it calls :meth:`PartBook.trigger` too).
+in order. ``plc`` serves the PLC handshake (``plc:``): the PLC's trigger opens the part, and each part's
+verdict goes to the PLC first and then to MQTT (marked late when the PLC was answered TIMEOUT for it).
 """
 
 from __future__ import annotations
@@ -14,8 +15,9 @@ import structlog
 
 from edge_inspect.config import AppConfig
 from edge_inspect.errors import TriggerError
-from edge_inspect.parts.book import Identity, PartBook
+from edge_inspect.parts.book import Identity, PartBook, PartResult
 from edge_inspect.parts.trigger import parse_trigger
+from edge_inspect.plc.link import PlcLink
 from edge_inspect.publish.mqtt import MqttPublisher
 from edge_inspect.runtime.stats import Stats
 from edge_inspect.types import FrameSource, TriggeredSource
@@ -43,17 +45,24 @@ def build_parts(
     sources: Mapping[str, FrameSource],
     stats: Stats,
     identity: Identity,
-) -> PartBook | None:
-    """The station's part book (None for ``part.trigger: free``), subscribed to its trigger."""
+) -> tuple[PartBook | None, PlcLink | None]:
+    """The station's part book (None for ``part.trigger: free``), subscribed to its trigger, and its
+    PLC link (``part.trigger: plc``)."""
     part = config.part
     if part.trigger == "free":
-        return None
+        return None, None
     stats.declare(*PART_COUNTERS)
+    plc: PlcLink | None = None
+
+    def publish(result: PartResult) -> None:
+        # the PLC first: its answer never waits on the broker or the outbox
+        publisher.publish_part(plc.decided(result) if plc is not None else result)
+
     book = PartBook(
         {camera.id: part.shots_of(camera.id) for camera in config.station_cameras},
         timeout_ms=part.timeout_ms,
         max_pending=part.max_pending,
-        publish=publisher.publish_part,
+        publish=publish,
         identity=identity,
         fire=_fired(sources),
         count=stats.count,
@@ -62,7 +71,15 @@ def build_parts(
     stats.gauges["parts.pending"] = book.pending
     if part.trigger == "mqtt":
         publisher.subscribe(publisher.topics.trigger, _on_trigger(book))
-    return book
+    if part.trigger == "plc" and config.plc is not None:
+        plc = PlcLink(
+            config.plc,
+            start_part=book.trigger,
+            refuse_part=book.refuse,
+            stats=stats,
+            on_link=publisher.plc_link,
+        )
+    return book, plc
 
 
 def _fired(sources: Mapping[str, FrameSource]) -> dict[str, Callable[[], None]]:

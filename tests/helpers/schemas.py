@@ -14,8 +14,8 @@ from typing import Any, Literal
 
 from jsonschema import Draft202012Validator, FormatChecker
 
-Kind = Literal["result", "status", "stats", "part"]
-KINDS: tuple[Kind, ...] = ("result", "status", "stats", "part")
+Kind = Literal["result", "status", "stats", "part", "plc"]
+KINDS: tuple[Kind, ...] = ("result", "status", "stats", "part", "plc")
 
 
 @cache

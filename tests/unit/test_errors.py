@@ -17,3 +17,9 @@ def test_given_another_extra_missing_then_the_message_is_the_plain_extra() -> No
     message = str(MissingDependencyError("pypylon", "pylon", "A Basler camera"))
 
     assert message.endswith("Install it with: pip install 'edge-inspect[pylon]'")
+
+
+def test_given_the_plc_extra_missing_then_the_message_names_it() -> None:
+    message = str(MissingDependencyError("pymodbus", "plc", "The PLC handshake (plc.type: modbus)"))
+
+    assert message.endswith("Install it with: pip install 'edge-inspect[plc]'")

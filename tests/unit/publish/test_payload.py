@@ -15,7 +15,14 @@ from edge_inspect.decision.rules import Rules, recipe_hash, rules_summary
 from edge_inspect.decision.segmentation import decide_segmentation
 from edge_inspect.errors import PublishError
 from edge_inspect.parts.book import PartResult
-from edge_inspect.publish.payload import encode, part_payload, result_payload, stats_payload, status_payload
+from edge_inspect.publish.payload import (
+    encode,
+    part_payload,
+    plc_payload,
+    result_payload,
+    stats_payload,
+    status_payload,
+)
 from edge_inspect.runtime.stats import Stats
 from edge_inspect.types import (
     Decision,
@@ -465,6 +472,8 @@ def test_given_a_part_when_built_then_it_validates_and_names_each_frame() -> Non
         lambda p: p["frames"][0].pop("result_id"),
         lambda p: p.update(extra=1),
         lambda p: p.update(expected={"top": 0}),
+        lambda p: p.pop("late"),
+        lambda p: p.update(late="yes"),
     ],
 )
 def test_given_a_mutated_part_payload_when_validated_then_the_schema_refuses_it(mutate: Any) -> None:
@@ -472,3 +481,18 @@ def test_given_a_mutated_part_payload_when_validated_then_the_schema_refuses_it(
     payload = part_payload(_part(Verdict.PASS, (top,)), station="line-1")
     mutate(payload)
     assert errors("part", payload)
+
+
+def test_given_a_part_the_plc_was_answered_timeout_for_then_it_is_marked_late() -> None:
+    top = dataclasses.replace(results.result(Verdict.PASS, camera="top"), part=PartTag(7, "P-0007"))
+    on_time = part_payload(_part(Verdict.PASS, (top,)), station="line-1")
+    late = part_payload(dataclasses.replace(_part(Verdict.PASS, (top,)), late=True), station="line-1")
+    validate("part", encode(late))
+    assert (on_time["late"], late["late"]) == (False, True)
+
+
+def test_given_the_plc_link_state_then_it_validates() -> None:
+    payload = plc_payload(True, station="line-1", at=1_700_000_000.0)
+    validate("plc", encode(payload))
+    assert payload["connected"] is True
+    assert errors("plc", {**payload, "connected": 1})
