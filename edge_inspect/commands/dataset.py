@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
+from pathlib import Path
 from typing import Any
 
 
@@ -23,6 +25,11 @@ def add_parser(subparsers: Any) -> None:
     parser.add_argument("--classes", type=int, default=6, help="number of texture classes (1-6)")
     parser.add_argument("--png-compression", type=int, default=1, help="PNG zlib level 0-9 (default 1)")
     parser.add_argument(
+        "--force",
+        action="store_true",
+        help="write into a folder that already holds files (its images of the same names are overwritten)",
+    )
+    parser.add_argument(
         "--flat",
         metavar="GOOD,DEFECTIVE",
         help="write a flat replay set (NNNN.PNG + Label/) of this many images of mixed classes instead",
@@ -32,7 +39,6 @@ def add_parser(subparsers: Any) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from collections import Counter
-    from pathlib import Path
 
     from edge_inspect.datasets.loader import load_dataset
     from edge_inspect.datasets.synth import SynthSpec, generate_dagm, generate_flat
@@ -44,6 +50,16 @@ def run(args: argparse.Namespace) -> int:
         counts = Counter((s.texture_class, s.split, "defective" if s.defective else "good") for s in samples)
         print(json.dumps({"/".join(k): v for k, v in sorted(counts.items())}, indent=1))
         return 0
+    held = _held(out)
+    if held and not args.force:
+        count, example = held
+        print(
+            f"edge-inspect dataset: {out} already holds {count} file(s), e.g. {example}: nothing was "
+            "written. A data set is generated into a new or empty folder, so no image of yours is "
+            "overwritten; pass --force to write into this one anyway.",
+            file=sys.stderr,
+        )
+        return 2
     if not 1 <= args.classes <= len(TEXTURES):
         print(f"edge-inspect dataset: --classes must be within 1..{len(TEXTURES)}, got {args.classes}")
         return 2
@@ -64,3 +80,13 @@ def run(args: argparse.Namespace) -> int:
         generate_dagm(out, spec)
     print(f"wrote {len(load_dataset(out))} images to {out}")
     return 0
+
+
+def _held(folder: Path) -> tuple[int, Path] | None:
+    """(files under ``folder``, the first of them) when it holds any; None for a new or empty folder."""
+    if not folder.exists():
+        return None
+    if not folder.is_dir():
+        return 1, folder
+    files = [path for path in folder.rglob("*") if not path.is_dir()]
+    return (len(files), min(files)) if files else None
