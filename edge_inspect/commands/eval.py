@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -44,6 +45,19 @@ def add_parser(subparsers: Any) -> None:
         metavar="A,B,...",
         help="with --choose: candidate minimum defect areas (px), chosen together with the threshold "
         "(default: keep the manifest's)",
+    )
+    parser.add_argument(
+        "--min-recall",
+        type=float,
+        default=0.9,
+        metavar="R",
+        help="with --choose: refuse an operating point whose recall on these images is below R "
+        "(default 0.9); the best alternatives are shown",
+    )
+    parser.add_argument(
+        "--force",
+        action="store_true",
+        help="with --choose: write the operating point even when its recall is below --min-recall",
     )
     parser.add_argument(
         "--record",
@@ -139,22 +153,33 @@ def _choose_and_record(
     ``judged``: the outcomes without errors, the images the choice is made on; ``placed``: files to put
     into the package (package-relative path -> file), its hashes refreshed."""
     from edge_inspect.errors import EvaluationError
-    from edge_inspect.evaluation.choose import choose_operating_point, choose_threshold, parse_rule
+    from edge_inspect.evaluation.choose import (
+        budget_warning,
+        choose_operating_point,
+        choose_threshold,
+        parse_rule,
+    )
     from edge_inspect.evaluation.update import update_manifest
 
     rule = parse_rule(args.choose) if args.choose else None
     truth = [o.defective for o in judged]
     failure: EvaluationError | None = None
     if rule is not None:
+        warning = budget_warning(rule, sum(not t for t in truth))
+        if warning:
+            print(f"warning: {warning}", file=sys.stderr)
         try:
             if args.min_areas:
                 by_area = {a: [o.area_scores[i] for o in judged] for i, a in enumerate(args.min_areas)}
                 area, threshold, confusion = choose_operating_point(rule, truth, by_area)
                 report["chosen"] = {"rule": rule.text, "threshold": threshold, "min_area_px": area}
+                candidates: dict[int | None, list[float]] = dict(by_area)
             else:
-                threshold, confusion = choose_threshold(rule, truth, [o.score for o in judged])
+                candidates = {None: [o.score for o in judged]}
+                threshold, confusion = choose_threshold(rule, truth, candidates[None])
                 report["chosen"] = {"rule": rule.text, "threshold": threshold}
             report["chosen"].update(confusion.as_dict())
+            failure = _recall_floor(args, confusion, truth, candidates)
         except EvaluationError as exc:
             failure = exc
     if args.json_path:
@@ -181,6 +206,40 @@ def _choose_and_record(
         )
         if args.record:
             print(f"figures recorded in the manifest as evaluation.{args.record}")
+
+
+def _recall_floor(
+    args: argparse.Namespace,
+    confusion: Any,
+    truth: list[bool],
+    candidates: dict[int | None, list[float]],
+) -> Any:
+    """An EvaluationError (to raise once the JSON report is written) when the chosen point's recall is
+    under ``--min-recall`` and ``--force`` is not given; the best alternatives are printed either way."""
+    from edge_inspect.errors import EvaluationError
+    from edge_inspect.evaluation.choose import alternatives
+
+    if confusion.recall >= args.min_recall:
+        return None
+    lines = [
+        f"the chosen point finds {confusion.recall:.1%} of the defective images "
+        f"({confusion.tp} of {confusion.tp + confusion.fn}), under --min-recall {args.min_recall:.0%}",
+        "the best recall for a number of false alarms on these images:",
+    ]
+    for allowed, area, threshold, c in alternatives(truth, candidates):
+        at = f"threshold {threshold:.2f}" + ("" if area is None else f", min area {area} px")
+        lines.append(
+            f"  <= {allowed:>2} false alarms: {at}: recall {c.recall:.1%}, "
+            f"precision {c.precision:.1%}, false alarms {c.false_alarm_rate:.2%}"
+        )
+    print("\n".join(("warning: " + lines[0], *lines[1:])), file=sys.stderr)
+    if args.force:
+        print("--force: writing it anyway", file=sys.stderr)
+        return None
+    return EvaluationError(
+        f"--choose {args.choose!r}: recall {confusion.recall:.1%} is under --min-recall {args.min_recall}; "
+        "nothing was written (choose another rule, or pass --force)"
+    )
 
 
 def _compact(report: dict[str, Any]) -> dict[str, Any]:

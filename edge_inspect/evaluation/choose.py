@@ -129,3 +129,50 @@ def choose_operating_point(
     top = max(objective for objective, _, _, _ in judged)
     _, area, threshold, confusion = next(item for item in judged if item[0] == top)
     return area, threshold, confusion
+
+
+ALTERNATIVE_FALSE_ALARMS: tuple[int, ...] = (0, 1, 2, 5, 10)
+"""False alarms allowed on the images of the choice, for the alternatives shown beside it."""
+
+
+def alternatives(
+    truth: Sequence[bool],
+    scores_by_area: Mapping[int | None, Sequence[float]],
+    grid: Sequence[float] = GRID,
+    allowed: Sequence[int] = ALTERNATIVE_FALSE_ALARMS,
+) -> list[tuple[int, int | None, float, Confusion]]:
+    """For each number of false alarms in ``allowed``: (that number, minimum area, threshold, confusion)
+    of the best recall with at most that many, over every candidate area (``None``: the package's own)
+    and threshold; among equal recalls the smallest area and the middle threshold. A number no point
+    stays within is left out."""
+    points = [
+        (area, t, Confusion.of(truth, [s >= t for s in scores]))
+        for area, scores in scores_by_area.items()
+        for t in grid
+    ]
+    found: list[tuple[int, int | None, float, Confusion]] = []
+    for budget in allowed:
+        within = [(area, t, c) for area, t, c in points if c.fp <= budget]
+        if not within:
+            continue
+        best = max(c.recall for _, _, c in within)
+        areas = sorted(
+            {area for area, _, c in within if c.recall == best}, key=lambda a: -1 if a is None else a
+        )
+        tied = sorted((t, c) for area, t, c in within if c.recall == best and area == areas[0])
+        threshold, confusion = tied[(len(tied) - 1) // 2]
+        found.append((budget, areas[0], threshold, confusion))
+    return found
+
+
+def budget_warning(rule: ChoiceRule, good: int) -> str | None:
+    """A line when ``fp_rate<=F`` on ``good`` defect-free images allows no false alarm at all."""
+    if rule.metric != "fp_rate" or good <= 0 or rule.bound * good >= 1:
+        return None
+    return (
+        f"{rule.text} on {good} defect-free images allows {rule.bound * good:.2f} false alarms: the choice "
+        f"demands none at all here; a budget this small needs at least {int(np.ceil(1 / rule.bound))} "
+        "defect-free images to be measured"
+        if rule.bound > 0
+        else f"{rule.text} demands no false alarm at all on these {good} defect-free images"
+    )

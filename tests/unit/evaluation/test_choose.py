@@ -4,7 +4,13 @@ from __future__ import annotations
 
 import pytest
 
-from edge_inspect.evaluation.choose import choose_operating_point, choose_threshold, parse_rule
+from edge_inspect.evaluation.choose import (
+    alternatives,
+    budget_warning,
+    choose_operating_point,
+    choose_threshold,
+    parse_rule,
+)
 
 # scores: defective images 0.9, 0.8, 0.35; good images 0.6, 0.2, 0.1, 0.0
 TRUTH = [True, True, True, False, False, False, False]
@@ -79,3 +85,28 @@ def test_no_area_meeting_the_rule_names_each() -> None:
     by_area = {10: [0.95] * 7, 50: [0.95] * 7}
     with pytest.raises(ValueError, match=r"min area 10 px: .*no threshold.*; min area 50 px: "):
         choose_operating_point(parse_rule("fp_rate<=0.0"), TRUTH, by_area, GRID)
+
+
+def test_alternatives_give_the_best_recall_for_each_false_alarm_budget() -> None:
+    truth = [True, True, True, False, False]
+    scores = [0.9, 0.6, 0.3, 0.7, 0.2]
+    grid = (0.1, 0.4, 0.65, 0.8)
+    found = {n: (a, t, c) for n, a, t, c in alternatives(truth, {None: scores}, grid=grid)}
+    assert (found[0][1], found[0][2].recall) == (0.8, 1 / 3)
+    assert (found[1][1], found[1][2].recall) == (0.4, 2 / 3)
+    assert (found[2][1], found[2][2].recall) == (0.1, 1.0)
+    # over several minimum areas: the one that keeps more defects within the budget wins
+    by_area: dict[int | None, list[float]] = {0: scores, 50: [0.9, 0.0, 0.0, 0.0, 0.0]}
+    found_areas = {n: (a, c.recall) for n, a, _t, c in alternatives(truth, by_area, grid=grid)}
+    assert found_areas[0] == (0, 1 / 3)  # equal recall: the smaller area
+    assert found_areas[1] == (0, 2 / 3)
+
+
+def test_a_false_alarm_budget_too_small_for_the_images_is_named() -> None:
+    rule = parse_rule("fp_rate<=0.001")
+    warning = budget_warning(rule, 500)
+    assert warning is not None
+    assert "allows 0.50 false alarms" in warning
+    assert "at least 1000 defect-free images" in warning
+    assert budget_warning(rule, 3000) is None
+    assert budget_warning(parse_rule("recall>=0.9"), 10) is None

@@ -212,3 +212,29 @@ def test_eval_report_shows_and_marks_the_operating_point_row(
     rows = [line for line in capsys.readouterr().out.splitlines() if line.endswith("<- operating point")]
     assert len(rows) == 1
     assert float(rows[0].split()[0]) == pytest.approx(point, abs=0.005)
+
+
+def test_a_point_under_the_recall_floor_is_refused_with_the_alternatives_unless_forced(
+    known: tuple[Path, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    package_dir, data = known
+    # given a third, tiny defect (2x2, masked): no false alarm at 10 px costs it, recall 2 of 3
+    _write(data, "ClassA", "tiny.png", square=(40, 2), value=200, masked=True)
+    before = (package_dir / "manifest.yaml").read_text()
+    args = ["eval", "--model", str(package_dir), "--dataset", str(data), "--quiet"]
+    rule = ["--choose", "fp_rate<=0.0", "--min-areas", "0,10", "--json", str(tmp_path / "r.json")]
+    # when chosen with the default floor (0.9): refused, nothing written, the alternatives shown
+    assert main([*args, *rule]) == 1
+    err = capsys.readouterr().err
+    assert "finds 66.7% of the defective images (2 of 3), under --min-recall 90%" in err
+    # one false alarm more (the speck, at 0 px) finds all three
+    assert "<=  1 false alarms: threshold" in err
+    assert "min area 0 px: recall 100.0%" in err
+    assert "nothing was written" in err
+    assert (package_dir / "manifest.yaml").read_text() == before
+    assert json.loads((tmp_path / "r.json").read_text())["chosen"]["fn"] == 1
+    # and a floor it meets, or --force, writes it
+    assert main([*args, *rule, "--min-recall", "0.6"]) == 0
+    assert load_package(package_dir).manifest.decision.min_area_px == {"defect": 10}
+    assert main([*args, *rule, "--force"]) == 0
+    assert "--force: writing it anyway" in capsys.readouterr().err
