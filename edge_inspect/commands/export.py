@@ -11,17 +11,19 @@ from typing import Any
 
 def add_parser(subparsers: Any) -> None:
     parser = subparsers.add_parser(
-        "export", help="export a checkpoint to a model package (needs the 'train' extra)"
+        "export",
+        help="export a checkpoint to a model package (needs the 'train' extra)",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
     parser.add_argument("--checkpoint", required=True, help="training checkpoint (best.pt)")
     parser.add_argument("--dataset", required=True, help="the training data set (INT8 calibration images)")
     parser.add_argument("--out", required=True, help="package folder to write (replaced)")
-    parser.add_argument("--name", default="dagm-unet", help="model name (default dagm-unet)")
-    parser.add_argument("--version", default="1.0.0", help="model version (default 1.0.0)")
-    parser.add_argument("--size", type=int, default=512, help="model input side, pixels (default 512)")
-    parser.add_argument("--calibration", type=int, default=300, help="INT8 calibration images (default 300)")
-    parser.add_argument("--threshold", type=float, default=0.5, help="initial pixel threshold (default 0.5)")
-    parser.add_argument("--min-area", type=int, default=64, help="minimum defect area, pixels (default 64)")
+    parser.add_argument("--name", default=None, help="model name (default: the --out folder's name)")
+    parser.add_argument("--version", default="1.0.0", help="model version")
+    parser.add_argument("--size", type=int, default=512, help="model input side, pixels")
+    parser.add_argument("--calibration", type=int, default=300, help="INT8 calibration images")
+    parser.add_argument("--threshold", type=float, default=0.5, help="initial pixel threshold")
+    parser.add_argument("--min-area", type=int, default=64, help="minimum defect area, pixels")
     parser.add_argument("--wall-time", default="n/a", help="training wall time, for the model card")
     parser.add_argument(
         "--reproduce",
@@ -42,7 +44,7 @@ def run(args: argparse.Namespace) -> int:
     from edge_inspect.training.package import PackageSpec, build_package
 
     spec = PackageSpec(
-        name=args.name,
+        name=args.name or Path(args.out).resolve().name,
         version=args.version,
         size=args.size,
         calibration_images=args.calibration,

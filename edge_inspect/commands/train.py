@@ -10,26 +10,31 @@ from typing import Any
 
 
 def add_parser(subparsers: Any) -> None:
-    parser = subparsers.add_parser("train", help="train a U-Net defect segmenter (needs the 'train' extra)")
+    # every default shown by --help; they are the recipe's stage 1 (tools/build_reference_model.sh)
+    parser = subparsers.add_parser(
+        "train",
+        help="train a U-Net defect segmenter (needs the 'train' extra)",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
     parser.add_argument("--dataset", required=True, help="data set folder (its Train split is used)")
     parser.add_argument("--out", required=True, help="run folder for checkpoints and the validation split")
-    parser.add_argument("--base", type=int, default=16, help="channels of the first level (default 16)")
-    parser.add_argument("--depth", type=int, default=3, help="down-sampling levels (default 3)")
-    parser.add_argument("--classes", type=int, default=1, help="output channels / defect classes (default 1)")
-    parser.add_argument("--crop", type=int, default=192, help="training crop side, pixels (default 192)")
-    parser.add_argument("--batch", type=int, default=16, help="crops per step (default 16)")
-    parser.add_argument("--steps", type=int, default=250, help="steps per epoch (default 250)")
-    parser.add_argument("--epochs", type=int, default=6, help="maximum epochs (default 6)")
+    parser.add_argument("--base", type=int, default=16, help="channels of the first level")
+    parser.add_argument("--depth", type=int, default=4, help="down-sampling levels")
+    parser.add_argument("--classes", type=int, default=1, help="output channels / defect classes")
+    parser.add_argument("--crop", type=int, default=192, help="training crop side, pixels")
+    parser.add_argument("--batch", type=int, default=16, help="crops per step")
+    parser.add_argument("--steps", type=int, default=250, help="steps per epoch")
+    parser.add_argument("--epochs", type=int, default=8, help="maximum epochs")
     parser.add_argument("--patience", type=int, default=3, help="epochs without improvement before stopping")
-    parser.add_argument("--lr", type=float, default=3e-3, help="peak learning rate (default 3e-3)")
+    parser.add_argument("--lr", type=float, default=3e-3, help="peak learning rate")
     parser.add_argument(
         "--defect-fraction", type=float, default=0.5, help="share of crops from defective images"
     )
     parser.add_argument(
         "--val-fraction", type=float, default=0.15, help="share of Train held out for validation"
     )
-    parser.add_argument("--seed", type=int, default=0, help="seed of everything random (default 0)")
-    parser.add_argument("--threads", type=int, default=2, help="torch CPU threads (default 2)")
+    parser.add_argument("--seed", type=int, default=0, help="seed of everything random")
+    parser.add_argument("--threads", type=int, default=2, help="torch CPU threads")
     parser.add_argument("--init", default=None, help="start from this checkpoint's weights (fine-tuning)")
     parser.add_argument("--limit", type=int, default=None, help="use only the first N training images")
     parser.add_argument(
