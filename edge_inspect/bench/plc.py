@@ -84,9 +84,9 @@ def run_plc_bench(config: AppConfig, options: PlcOptions, progress: Progress) ->
     engine = concrete_engine_config(config.engine)
     if not isinstance(engine, OpenVINOEngineConfig):
         problems.append("bench --plc measures the engine alone with OpenVINO: set engine.type to openvino")
+        raise ConfigError(problems)
     if problems:
         raise ConfigError(problems)
-    assert isinstance(engine, OpenVINOEngineConfig)
     client_class = _client_class()
     config = config.model_copy(update={"engine": engine})
     host, load = machine(), load1()

@@ -10,12 +10,9 @@ from typing import Literal
 from pydantic import Field, model_validator
 
 from edge_inspect.config.base import StrictModel
+from edge_inspect.plc.registers import STATION_REGISTERS, STATUS
 
 DEFAULT_PORT = 5020
-STATION_OFFSET = 100
-"""Station registers start this far above ``plc.base`` (the PLC's registers start at ``plc.base``)."""
-STATION_REGISTERS = 18
-"""Registers 100-117 above ``plc.base``."""
 
 
 class RejectOutputConfig(StrictModel):
@@ -54,7 +51,7 @@ class PlcConfig(StrictModel):
     base: int = Field(
         0,
         ge=0,
-        le=65535 - STATION_OFFSET - STATION_REGISTERS,
+        le=65536 - STATUS - STATION_REGISTERS,
         description="Holding register of the control word; every register of the map shifts with it.",
     )
     heartbeat_ms: int = Field(

@@ -350,7 +350,8 @@ class Handshake:
                         beat = now + self.heartbeat_s
                 self._advance(now)
                 due = beat
-                if self._waiting and self._waiting[0].answer is None:
+                free = not self._valid and not self._ack_held  # else the PLC's next write wakes it
+                if free and self._waiting and self._waiting[0].answer is None:
                     due = min(due, self._waiting[0].deadline)
                 self._changed.wait(max(0.0005, due - now))
 
@@ -387,11 +388,6 @@ class Handshake:
                 high,
                 low,
             ]
-
-    def plc_registers(self) -> list[int]:
-        """Registers 0-11 as the PLC last wrote them."""
-        with self._lock:
-            return list(self._plc)
 
     def gauges(self) -> dict[str, Callable[[], float]]:
         """Gauges for stats and metrics: link, unanswered triggers, error code, counter."""

@@ -17,10 +17,10 @@ from typing import Any
 
 import structlog
 
-from edge_inspect.config.plc import STATION_OFFSET, PlcConfig
+from edge_inspect.config.plc import PlcConfig
 from edge_inspect.errors import MissingDependencyError, PlcError
 from edge_inspect.plc.handshake import Handshake
-from edge_inspect.plc.registers import PLC_REGISTERS, STATION_REGISTERS
+from edge_inspect.plc.registers import PLC_REGISTERS, STATION_REGISTERS, STATUS
 
 log = structlog.get_logger(__name__)
 
@@ -64,7 +64,7 @@ class ModbusPlcServer:
             simdata=[
                 sim.SimData(base, count=PLC_REGISTERS, values=0, datatype=sim.DataType.REGISTERS),
                 sim.SimData(
-                    base + STATION_OFFSET, count=STATION_REGISTERS, values=0, datatype=sim.DataType.REGISTERS
+                    base + STATUS, count=STATION_REGISTERS, values=0, datatype=sim.DataType.REGISTERS
                 ),
             ],
             action=self._action,
@@ -83,7 +83,7 @@ class ModbusPlcServer:
         if function_code not in _SERVED:
             return self._exc.ILLEGAL_FUNCTION
         base = self.config.base
-        station = base + STATION_OFFSET
+        station = base + STATUS
         if values is not None:
             if address + len(values) > station:
                 self.handshake.station_write_refused()

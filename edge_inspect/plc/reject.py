@@ -68,7 +68,7 @@ class RejectOutput:
         self._client.close()
 
     def _run(self) -> None:
-        while (item := self._queue.get()) is not _STOP:
+        while self._queue.get() is not _STOP:
             try:
                 self._pulse()
             except Exception as exc:  # a module away: counted and logged, retried at the next pulse
@@ -77,7 +77,6 @@ class RejectOutput:
                 self._client.close()
             else:
                 self._count("plc.reject_pulses", 1)
-            del item
 
     def _pulse(self) -> None:
         out = self.config
