@@ -270,6 +270,14 @@ def _compact(report: dict[str, Any]) -> dict[str, Any]:
 
 
 def _bar() -> Any:
+    """A progress bar on a terminal; in a log, one line per tenth of the images."""
+    if not sys.stderr.isatty():
+
+        def lines(done: int, total: int) -> None:
+            if done == total or done % max(1, total // 10) == 0:
+                print(f"eval: {done}/{total} images", file=sys.stderr, flush=True)
+
+        return lines
     try:
         from tqdm import tqdm
     except ImportError:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import math
+import sys
 import time
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
@@ -128,6 +129,8 @@ def _mine(
     model: UNet, fit: InMemory, sampler: CropSampler, config: TrainConfig, epoch: int
 ) -> dict[str, int]:
     """Point the sampler at where the model now errs (false alarms, missed defects); prints the counts."""
+    # mining reads every training image through the model (minutes on a CPU): say so before it starts
+    print(json.dumps({"epoch": epoch, "mining": "started", "images": len(fit.images)}), flush=True)
     found: dict[str, int] = {}
     if config.hard_negatives > 0:
         hard = mine(model, fit.images, sampler.good, config.norm, config.mining_floor)
@@ -201,7 +204,13 @@ def train(config: TrainConfig) -> Path:
     for epoch in range(1, config.epochs + 1):
         mining = config.hard_negatives > 0 or config.weak_defects > 0
         mined = _mine(model, fit, sampler, config, epoch) if mining else {}
-        bar = tqdm(range(config.steps_per_epoch), desc=f"epoch {epoch}/{config.epochs}", unit="step")
+        # a bar on a terminal only: in a log (journald, a CI job, a file) the epoch's JSON line says it all
+        bar = tqdm(
+            range(config.steps_per_epoch),
+            desc=f"epoch {epoch}/{config.epochs}",
+            unit="step",
+            disable=not sys.stderr.isatty(),
+        )
         running = 0.0
         for step in bar:
             running += _step(model, sampler.batch(config.batch), optimizer, config)
@@ -216,6 +225,7 @@ def train(config: TrainConfig) -> Path:
         }
         history.append({**record, **{f"val_{k}": v for k, v in metrics.items()}})
         print(json.dumps(history[-1]), flush=True)
+        _write_history(out, history)  # each epoch: a stopped run keeps what it learnt about itself
         torch.save(_checkpoint(model, config, epoch, history), out / LAST)
         if metrics["loss"] < best:
             best, stale = metrics["loss"], 0
@@ -225,8 +235,14 @@ def train(config: TrainConfig) -> Path:
             if stale >= config.patience:
                 print(f"early stop: validation loss has not improved for {stale} epochs", flush=True)
                 break
-    (out / "history.json").write_text(json.dumps(history, indent=1), encoding="utf-8")
     return out / BEST
+
+
+def _write_history(out: Path, history: list[dict[str, Any]]) -> None:
+    """``history.json``, replaced whole (never half-written)."""
+    partial = out / "history.json.partial"
+    partial.write_text(json.dumps(history, indent=1), encoding="utf-8")
+    partial.replace(out / "history.json")
 
 
 def load_checkpoint(path: Path) -> tuple[UNet, dict[str, Any]]:

@@ -238,3 +238,15 @@ def test_a_point_under_the_recall_floor_is_refused_with_the_alternatives_unless_
     assert load_package(package_dir).manifest.decision.min_area_px == {"defect": 10}
     assert main([*args, *rule, "--force"]) == 0
     assert "--force: writing it anyway" in capsys.readouterr().err
+
+
+def test_progress_in_a_log_is_a_line_per_tenth_not_a_bar(
+    known: tuple[Path, Path], capsys: pytest.CaptureFixture[str]
+) -> None:
+    package_dir, data = known
+    # given stderr that is not a terminal (a log, a CI job) / when eval runs without --quiet
+    assert main(["eval", "--model", str(package_dir), "--dataset", str(data)]) == 0
+    err = capsys.readouterr().err
+    # then plain lines, no carriage-return redraws
+    assert "\r" not in err
+    assert [line for line in err.splitlines() if line.startswith("eval: ")][-1] == "eval: 5/5 images"

@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import json
+import signal
+import subprocess
+import sys
+import time
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -156,3 +160,31 @@ def test_a_bf16_step_convolves_in_bf16_and_keeps_float32_weights(precision: str,
     assert [str(dtype).removeprefix("torch.") for dtype in seen] == [conv_dtype]
     assert np.isfinite(loss)
     assert {p.dtype for p in model.parameters()} == {torch.float32}
+
+
+def test_a_stopped_run_keeps_the_history_of_its_finished_epochs(tmp_path: Path) -> None:
+    data = _tiny_data(tmp_path / "data")
+    out = tmp_path / "run"
+    args = ["--dataset", str(data), "--out", str(out), "--base", "8", "--depth", "2", "--crop", "32"]
+    args += ["--batch", "4", "--steps", "3", "--epochs", "500", "--patience", "500", "--threads", "1"]
+    # given a long run, logged to a pipe (not a terminal)
+    run = subprocess.Popen(
+        [sys.executable, "-m", "edge_inspect.cli", "train", *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        deadline = time.monotonic() + 120
+        history = out / "history.json"
+        while not (history.is_file() and len(json.loads(history.read_text())) >= 2):
+            assert run.poll() is None, run.communicate()
+            assert time.monotonic() < deadline, "no history after two epochs"
+            time.sleep(0.2)
+    finally:
+        run.send_signal(signal.SIGKILL)  # stopped as a power cut would
+        _, err = run.communicate(timeout=30)
+    # then the history of every finished epoch is on disk, readable, and no bar was drawn into the log
+    epochs = [h["epoch"] for h in json.loads(history.read_text())]
+    assert epochs[:2] == [1, 2]
+    assert "\r" not in err
