@@ -11,7 +11,7 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
-from edge_inspect.evaluation.metrics import pr_curve
+from edge_inspect.evaluation.metrics import auroc, pr_curve
 from edge_inspect.training.deps import require
 
 _SAME_SPOT_PX = 6.0
@@ -55,7 +55,9 @@ def draw_pr_curve(
     points = {round(float(t), 4) for t in operating}
     precision, recall, _ = pr_curve(truth, scores)
     figure, axes = pyplot.subplots(figsize=(6, 5), dpi=100)
-    axes.step(recall, precision, where="post", label="image level (score = max NG threshold)")
+    area = auroc(truth, scores) if 0 < sum(truth) < len(truth) else None
+    auc = "" if area is None else f", AUROC {area:.4f}"
+    axes.step(recall, precision, where="post", label=f"image level (score = max NG threshold){auc}")
     rows = sorted(sweep_rows, key=lambda r: float(r["threshold"]))
     for row in rows:
         at_point = round(float(row["threshold"]), 4) in points

@@ -77,14 +77,15 @@ def format_report(report: dict[str, Any]) -> str:
         f"pixel level (defective images, n={pixel['defective_images']}): "
         f"mean IoU {_fmt(pixel['mean_iou'])}  mean Dice {_fmt(pixel['mean_dice'])}",
         "",
-        "per class      images   TP   TN   FP   FN  precision  recall  false-alarm  IoU    Dice",
+        "per class      images   TP   TN   FP   FN  precision  recall  false-alarm  IoU    Dice    AUROC",
     ]
     for name, block in report["per_class"].items():
         c, p = block["image"], block["pixel"]
+        area = c.get("auroc")
         lines.append(
             f"{name:<14}{block['images']:>6} {c['tp']:>4} {c['tn']:>4} {c['fp']:>4} {c['fn']:>4}  "
             f"{_pct(c['precision'])}   {_pct(c['recall'])}  {_pct(c['false_alarm_rate'])}     "
-            f"{_fmt(p['mean_iou'])}  {_fmt(p['mean_dice'])}"
+            f"{_fmt(p['mean_iou'])}  {_fmt(p['mean_dice'])}  {'   n/a' if area is None else f'{area:.4f}'}"
         )
     points = {
         round(float(t), 4) for t in (report.get("operating_point", {}).get("thresholds") or {}).values()

@@ -250,3 +250,15 @@ def test_progress_in_a_log_is_a_line_per_tenth_not_a_bar(
     # then plain lines, no carriage-return redraws
     assert "\r" not in err
     assert [line for line in err.splitlines() if line.startswith("eval: ")][-1] == "eval: 5/5 images"
+
+
+def test_the_text_report_gives_each_class_its_auroc(
+    known: tuple[Path, Path], capsys: pytest.CaptureFixture[str]
+) -> None:
+    package_dir, data = known
+    assert main(["eval", "--model", str(package_dir), "--dataset", str(data), "--quiet"]) == 0
+    rows = {line.split()[0]: line.split() for line in capsys.readouterr().out.splitlines() if line}
+    assert rows["per"][-1] == "AUROC"
+    # ClassA: bright (defective) above good -> 1.0; ClassB: faint below the speck (a good image) -> 0.5
+    assert rows["ClassA"][-1] == "1.0000"
+    assert rows["ClassB"][-1] == "0.5000"

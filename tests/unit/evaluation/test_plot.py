@@ -47,3 +47,11 @@ def test_given_a_sweep_when_plotted_then_a_png_is_written(tmp_path: Path) -> Non
     points = [(1.0 - 0.05 * i, 0.9 + 0.01 * i) for i in range(len(THRESHOLDS))]
     out = plot_pr_curve(tmp_path / "pr.png", [True, False], [0.9, 0.1], _sweep(points), "t")
     assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_given_both_kinds_of_image_then_the_legend_gives_the_auroc() -> None:
+    truth = [True, True, False, False]
+    scores = [0.9, 0.3, 0.4, 0.1]  # one good image scores above one defective: AUROC 3/4
+    figure = draw_pr_curve(truth, scores, _sweep([(1.0, 1.0)] * 10), "t")
+    legend = [t.get_text() for t in figure.axes[0].get_legend().get_texts()]
+    assert legend == ["image level (score = max NG threshold), AUROC 0.7500"]
