@@ -37,7 +37,8 @@ class PackageSpec:
 
     name: str = "dagm-unet"
     version: str = "1.0.0"
-    description: str = "Compact U-Net defect segmenter for statistically textured surfaces (DAGM-style)."
+    description: str | None = None
+    """None: said from the training data (the generator's textures, or the user's own folder)."""
     size: int = 512
     calibration_images: int = 300
     shipped_calibration_images: int = 16
@@ -69,32 +70,66 @@ def _dataset_description(dataset: Path) -> dict[str, Any]:
         }
         for split in sorted({s.split for s in samples})
     }
+    classes = sorted({s.texture_class for s in samples if s.split == "train"})
+    trained = counts.get("train", {"images": 0, "defective": 0})
     path = dataset / DATASET_JSON
     if not path.is_file():
-        return {"path": str(dataset), "counts": counts, "summary": f"{dataset.name}: {counts}"}
+        summary = (
+            f"the folder `{dataset.name}`: its Train split, {trained['images']} images "
+            f"({trained['defective']} defective) of {len(classes)} class(es) {', '.join(classes)}"
+        )
+        return {"path": str(dataset), "counts": counts, "summary": summary, "generated": False}
     recorded = json.loads(path.read_text(encoding="utf-8"))
     spec = recorded.get("spec", {})
     summary = (
-        f"synthetic DAGM-2007-layout set ({recorded.get('generator')}, seed {spec.get('seed')}): "
-        f"{len(spec.get('textures', []))} texture classes {spec.get('textures')}, "
-        f"defects {spec.get('defects')}, {spec.get('size')}x{spec.get('size')} px; per class "
-        f"Train {spec.get('train_good')} good + {spec.get('train_defective')} defective, "
-        f"Test {spec.get('test_good')} + {spec.get('test_defective')}; weak ellipse labels"
+        f"the Train split of a synthetic DAGM-2007-layout set ({recorded.get('generator')}, seed "
+        f"{spec.get('seed')}): {len(spec.get('textures', []))} texture classes "
+        f"{', '.join(spec.get('textures', []))}, defects {', '.join(spec.get('defects', []))}, "
+        f"{spec.get('size')}x{spec.get('size')} px, {spec.get('train_good')} good + "
+        f"{spec.get('train_defective')} defective images per class, weak ellipse labels"
     )
-    return {"generator": recorded.get("generator"), "spec": spec, "counts": counts, "summary": summary}
+    return {
+        "generator": recorded.get("generator"),
+        "spec": spec,
+        "counts": counts,
+        "summary": summary,
+        "generated": True,
+    }
 
 
-def _stages(checkpoint: dict[str, Any]) -> list[dict[str, Any]]:
-    """The training configs of this checkpoint and of the checkpoints it was fine-tuned from, oldest first."""
-    stages = [dict(checkpoint["train"])]
+def package_description(spec: PackageSpec, data: dict[str, Any]) -> str:
+    """What the card says the model is: the spec's words, else what it was trained on."""
+    if spec.description is not None:
+        return spec.description
+    if data.get("generated"):
+        return (
+            "Compact U-Net defect segmenter for the generator's statistically textured surfaces (DAGM-style)."
+        )
+    return f"Compact U-Net defect segmenter trained on {data['summary']}."
+
+
+def _stages(checkpoint: dict[str, Any], path: Path | None = None) -> list[dict[str, Any]]:
+    """The training configs of this checkpoint and of the checkpoints it was fine-tuned from, oldest first,
+    each with what ran: ``epochs_run`` (from its run's ``last.pt`` when there is one, since ``best.pt``
+    stops at the best epoch) and ``best_epoch``."""
+    chain = [(checkpoint, path)]
     init = checkpoint["train"].get("init")
     while init and Path(init).is_file():
         _, parent = load_checkpoint(Path(init))
-        stages.insert(0, dict(parent["train"]))
+        chain.insert(0, (parent, Path(init)))
         init = parent["train"].get("init")
-    for stage in stages:
+    stages = []
+    for meta, at in chain:
+        stage = dict(meta["train"])
         stage.pop("dataset", None)
         stage.pop("out", None)
+        history = meta.get("history", [])
+        last = at.parent / "last.pt" if at is not None else None
+        if last is not None and last.is_file() and last != at:
+            history = load_checkpoint(last)[1].get("history", history)
+        stage["epochs_run"] = len(history)
+        stage["best_epoch"] = meta.get("epoch")
+        stages.append(stage)
     return stages
 
 
@@ -112,8 +147,14 @@ def _recipe(stages: list[dict[str, Any]]) -> str:
             extras.append(f"image top-{stage['image_topk']} loss x {stage['image_loss']}")
         if stage.get("precision", "f32") != "f32":
             extras.append(f"{stage['precision']} mixed precision")
+        ran = stage.get("epochs_run")
+        epochs = (
+            f"{ran} of up to {stage['epochs']} epochs (best {stage.get('best_epoch')})"
+            if ran is not None
+            else f"up to {stage['epochs']} epochs"
+        )
         parts.append(
-            f"stage {number}: up to {stage['epochs']} x {stage['steps_per_epoch']} steps, lr {stage['lr']}, "
+            f"stage {number}: {epochs} x {stage['steps_per_epoch']} steps, lr {stage['lr']}, "
             f"defective share {stage['defect_fraction']}" + "".join(f", {m}" for m in extras)
         )
     return (
@@ -124,12 +165,11 @@ def _recipe(stages: list[dict[str, Any]]) -> str:
 
 
 def _training_block(
-    checkpoint: dict[str, Any], dataset: Path, spec: PackageSpec, config: UNetConfig
+    checkpoint: dict[str, Any], path: Path, description: dict[str, Any], spec: PackageSpec, config: UNetConfig
 ) -> dict[str, Any]:
     history = checkpoint.get("history", [])
     gflops = 2 * count_macs(config, spec.size) / 1e9
-    description = _dataset_description(dataset)
-    stages = _stages(checkpoint)
+    stages = _stages(checkpoint, path)
     return {
         "architecture": f"U-Net, stride-2 stem, base {config.base} channels, depth {config.depth}, "
         f"{gflops:.2f} GFLOPs at {spec.size}x{spec.size}",
@@ -168,10 +208,11 @@ def build_package(checkpoint_path: Path, dataset: Path, out: Path, spec: Package
             str(shipped / f"{number:04d}.png"), read_gray(sample.image), [cv2.IMWRITE_PNG_COMPRESSION, 9]
         )
     classes = ["defect"] if config.classes == 1 else [f"class{k + 1}" for k in range(config.classes)]
+    trained_on = _dataset_description(dataset)
     data: dict[str, Any] = {
         "name": spec.name,
         "version": spec.version,
-        "description": spec.description,
+        "description": package_description(spec, trained_on),
         "input": {
             "name": INPUT_NAME,
             "width": spec.size,
@@ -200,7 +241,7 @@ def build_package(checkpoint_path: Path, dataset: Path, out: Path, spec: Package
         },
         "default_variant": "int8",
         "calibration_images": "calibration",
-        "training": _training_block(checkpoint, dataset, spec, config),
+        "training": _training_block(checkpoint, checkpoint_path, trained_on, spec, config),
         "evaluation": {},
     }
     data["decision"] = {
