@@ -152,6 +152,7 @@ class App:
             self.sources,
             self.stats,
             identity=lambda: (self.model, station_recipe(self.rules)),
+            cameras=self.cameras,
         )
         self.metrics = (
             MetricsExporter(

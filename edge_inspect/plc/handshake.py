@@ -106,6 +106,7 @@ class Handshake:
         latency: Callable[[str, float], None] | None = None,
         answered: Callable[[Answer], None] | None = None,
         on_link: Callable[[bool], None] | None = None,
+        cameras_online: Callable[[], bool] | None = None,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.max_pending = max_pending
@@ -117,6 +118,9 @@ class Handshake:
         self._latency = latency or (lambda _name, _ms: None)
         self._answered = answered or (lambda _answer: None)
         self._on_link = on_link or (lambda _up: None)
+        self._cameras_online = cameras_online or (lambda: True)
+        """READY (and a trigger taken) only while every camera is online: a part no camera can take
+        is refused at the trigger, not answered ERROR at its deadline."""
         self._clock = clock
         self._lock = threading.RLock()
         self._changed = threading.Condition(self._lock)
@@ -196,9 +200,12 @@ class Handshake:
             self._count("plc.triggers", 1)
             now = self._clock()
             refused: str | None = None
-            if not self._ready:
+            if not self._ready or not self._cameras_online():
                 self._fault(ErrorCode.NOT_READY, "plc.not_ready")
-                refused = "PLC trigger while the station was not READY (starting or stopping): not taken"
+                refused = (
+                    "PLC trigger while the station was not READY (starting, stopping, or a camera not "
+                    "online): not taken"
+                )
             elif len(self._waiting) >= self.max_pending:
                 self._fault(ErrorCode.OVERRUN, "plc.overruns")
                 refused = (
@@ -360,7 +367,8 @@ class Handshake:
     def status(self) -> Status:
         with self._lock:
             status = Status(0)
-            if self._ready and not self._stopped and len(self._waiting) < self.max_pending:
+            taking = self._ready and not self._stopped and len(self._waiting) < self.max_pending
+            if taking and self._cameras_online():
                 status |= Status.READY
             if self._waiting:
                 status |= Status.BUSY

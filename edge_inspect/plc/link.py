@@ -31,6 +31,7 @@ class PlcLink:
         refuse_part: RefusePart,
         stats: Stats,
         on_link: Callable[[bool], None] | None = None,
+        cameras_online: Callable[[], bool] | None = None,
     ) -> None:
         self.config = config
         stats.declare(*PLC_COUNTERS)
@@ -48,6 +49,7 @@ class PlcLink:
             latency=stats.latency,
             answered=reject.answered if reject is not None else None,
             on_link=on_link,
+            cameras_online=cameras_online,
         )
         stats.gauges.update(self.handshake.gauges())
         self.server = ModbusPlcServer(config, self.handshake)

@@ -75,7 +75,7 @@ class ErrorCode(enum.IntEnum):
     STATION_REGISTER_WRITE = 3
     """A write to the station's registers (100-117): refused with Modbus exception 2."""
     NOT_READY = 4
-    """A trigger while the station is starting or stopping: not taken (no TRIGGER_ACK)."""
+    """A trigger while the station is starting or stopping, or a camera is not online: not taken."""
     LINK_LOST = 5
     """The PLC disconnected with parts unanswered or a result unacknowledged (both are kept)."""
     ACK_WITHOUT_RESULT = 6

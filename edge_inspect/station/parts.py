@@ -15,12 +15,13 @@ import structlog
 
 from edge_inspect.config import AppConfig
 from edge_inspect.errors import TriggerError
+from edge_inspect.metrics import CameraStateTracker
 from edge_inspect.parts.book import Identity, PartBook, PartResult
 from edge_inspect.parts.trigger import parse_trigger
 from edge_inspect.plc.link import PlcLink
 from edge_inspect.publish.mqtt import MqttPublisher
 from edge_inspect.runtime.stats import Stats
-from edge_inspect.types import FrameSource, TriggeredSource
+from edge_inspect.types import FrameSource, SourceState, TriggeredSource
 
 log = structlog.get_logger(__name__)
 
@@ -44,10 +45,12 @@ def build_parts(
     publisher: MqttPublisher,
     sources: Mapping[str, FrameSource],
     stats: Stats,
+    *,
     identity: Identity,
+    cameras: CameraStateTracker | None = None,
 ) -> tuple[PartBook | None, PlcLink | None]:
     """The station's part book (None for ``part.trigger: free``), subscribed to its trigger, and its
-    PLC link (``part.trigger: plc``)."""
+    PLC link (``part.trigger: plc``; READY only while every camera ``cameras`` tracks is online)."""
     part = config.part
     if part.trigger == "free":
         return None, None
@@ -78,8 +81,19 @@ def build_parts(
             refuse_part=book.refuse,
             stats=stats,
             on_link=publisher.plc_link,
+            cameras_online=None if cameras is None else _all_online(cameras, list(sources)),
         )
     return book, plc
+
+
+def _all_online(cameras: CameraStateTracker, ids: list[str]) -> Callable[[], bool]:
+    """True while every camera of the station reports ``online``."""
+
+    def online() -> bool:
+        states = cameras.states()
+        return all(camera in states and states[camera].state is SourceState.ONLINE for camera in ids)
+
+    return online
 
 
 def _fired(sources: Mapping[str, FrameSource]) -> dict[str, Callable[[], None]]:

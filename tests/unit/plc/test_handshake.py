@@ -41,6 +41,7 @@ class Station:
     """A part book and the handshake wired as the daemon wires them; the camera is driven by hand."""
 
     def __init__(self, *, deadline_ms: int = 60_000, max_pending: int = 4) -> None:
+        self.online = True
         self.published: list[PartResult] = []
         self.answers: list[Answer] = []
         self.counts: collections.Counter[str] = collections.Counter()
@@ -61,6 +62,7 @@ class Station:
             refuse_part=self.book.refuse,
             count=self.count,
             answered=self.answers.append,
+            cameras_online=lambda: self.online,
         )
         self.plc = [0] * 12
         self.frames = 0
@@ -248,3 +250,22 @@ def test_ack_without_a_result_not_ready_and_a_lost_link_set_their_codes(station:
 def test_the_heartbeat_counts_while_the_station_runs(station: Station) -> None:
     first = station.reg(HEARTBEAT)
     wait_or_fail(lambda: station.reg(HEARTBEAT) >= first + 5, 5, "five heartbeats")
+
+
+def test_a_camera_not_online_drops_ready_and_a_trigger_then_is_not_taken(station: Station) -> None:
+    # given a camera that goes offline (reconnecting, removed)
+    station.online = False
+    assert Status.READY not in station.status()
+    # when the PLC triggers anyway: not taken, code 4, and the part is on MQTT as an ERROR
+    station.write(Control.TRIGGER, "P-1")
+    assert Status.TRIGGER_ACK not in station.status()
+    assert station.reg(ERROR_CODE) == ErrorCode.NOT_READY
+    assert station.published[-1].verdict is Verdict.ERROR
+    assert any("a camera not online" in r for r in station.published[-1].reasons)
+    # then, with the camera back, READY returns and parts flow
+    station.write(Control.RESET)
+    station.online = True
+    assert Status.READY in station.status()
+    station.write(Control.TRIGGER, "P-2")
+    station.shot(Verdict.PASS)
+    assert station.answered() == (1, PlcVerdict.PASS, "P-2")
