@@ -13,9 +13,7 @@ single-request p50.
 from __future__ import annotations
 
 import logging
-import signal
 import subprocess
-import sys
 import tempfile
 import time
 from collections import deque
@@ -24,12 +22,11 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from edge_inspect.bench.broker import LocalMosquitto
 from edge_inspect.bench.configs import bench_config, private_daemon, replay_source, samples_path
 from edge_inspect.bench.engine_only import run_openvino
 from edge_inspect.bench.figures import LatencySummary, summarize_latencies
+from edge_inspect.bench.processes import machine_line, start_daemon, stop_daemons, triggered_replay
 from edge_inspect.bench.resources import load1, machine
 from edge_inspect.bench.tensors import frame_tensors
 from edge_inspect.config import AppConfig
@@ -116,27 +113,16 @@ def run_plc_bench(config: AppConfig, options: PlcOptions, progress: Progress) ->
             f"engine {capacity.fps:.1f} fps; PLC triggers at {rate:.1f} parts/s for {options.parts} parts"
         )
         port = free_loopback_port()
-        path = folder / "station.yaml"
-        path.write_text(yaml.safe_dump(_daemon_config(config, samples, (broker.port, port), folder)), "utf-8")
-        log = (folder / "daemon.log").open("wb")
-        daemon = subprocess.Popen(
-            [sys.executable, "-m", "edge_inspect.cli", "run", "--config", str(path)],
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
+        daemon = start_daemon(folder, "station", _daemon_config(config, samples, (broker.port, port), folder))
         try:
             plc = _Plc(client_class("127.0.0.1", port=port, timeout=2, retries=0))
-            plc.wait_ready(daemon, folder / "daemon.log")
+            plc.wait_ready(daemon, folder / "station.log")
             latencies, verdicts, trace = plc.run(options.parts, options.warmup, 1.0 / rate)
             plc.close()
         finally:
-            daemon.send_signal(signal.SIGTERM)
-            try:
-                daemon.wait(60)
-            except subprocess.TimeoutExpired:
-                daemon.kill()
+            stop_daemons([daemon])
     header = {
-        "machine": f"{host['cores']} cores ({host['cpu_model']}), load average {load:.2f} at start",
+        "machine": machine_line(host, load),
         "cores": host["cores"],
         "parts": f"{options.parts}, the first {options.warmup} left out",
         "engine": settings,
@@ -167,15 +153,7 @@ def _daemon_config(config: AppConfig, samples: str, ports: tuple[int, int], scra
     mqtt_port, plc_port = ports
     data = config.model_dump(mode="json", exclude={"camera", "source", "cameras", "part", "station", "plc"})
     data["station"] = "bench-plc"
-    data["source"] = {
-        "type": "replay",
-        "path": samples,
-        "loop": 0,
-        "trigger": "software",
-        "cache_in_memory": True,
-        "ground_truth": None,
-        "drop_policy": "block",
-    }
+    data["source"] = triggered_replay(samples)
     data["part"] = {"trigger": "plc", "timeout_ms": 60_000, "max_pending": 64}
     data["plc"] = {"type": "modbus", "port": plc_port, "max_pending": 8, "result_deadline_ms": 10_000}
     data = private_daemon(data, port=mqtt_port, prefix="edge-inspect-bench-plc")

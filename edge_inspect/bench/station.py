@@ -17,9 +17,7 @@ the median round of each is shown, so other work on the machine hits both alike.
 from __future__ import annotations
 
 import json
-import signal
 import subprocess
-import sys
 import tempfile
 import threading
 import time
@@ -30,12 +28,12 @@ from pathlib import Path
 from typing import Any
 
 import paho.mqtt.client as mqtt
-import yaml
 from paho.mqtt.enums import CallbackAPIVersion
 
 from edge_inspect.bench.broker import LocalMosquitto
 from edge_inspect.bench.configs import private_daemon, samples_path
 from edge_inspect.bench.figures import LatencySummary, summarize_latencies
+from edge_inspect.bench.processes import machine_line, start_daemon, stop_daemons, triggered_replay
 from edge_inspect.bench.resources import load1, machine, process_cpu_s, rss_mb
 from edge_inspect.config import AppConfig
 from edge_inspect.config.station import MAX_CAMERAS
@@ -119,7 +117,7 @@ def run_station_bench(config: AppConfig, options: StationOptions, progress: Prog
                 )
     shared, separate = (_median(rounds[mode]) for mode in (SHARED, SEPARATE))
     header = {
-        "machine": f"{host['cores']} cores ({host['cpu_model']}), load average {load:.2f} at start",
+        "machine": machine_line(host, load),
         "cores": host["cores"],
         "cameras": options.cameras,
         "parts": f"{options.parts} per round, the first {options.warmup} left out; {options.window} in the "
@@ -136,24 +134,12 @@ def _median(modes: Sequence[StationMode]) -> StationMode:
     return sorted(modes, key=lambda m: m.parts_per_s)[len(modes) // 2]
 
 
-def _camera_source(samples: str) -> dict[str, Any]:
-    return {
-        "type": "replay",
-        "path": samples,
-        "loop": 0,
-        "trigger": "software",
-        "cache_in_memory": True,
-        "ground_truth": None,
-        "drop_policy": "block",
-    }
-
-
 def _daemon_config(
     config: AppConfig, station: str, cameras: Sequence[str], samples: str, port: int
 ) -> dict[str, Any]:
     data = config.model_dump(mode="json", exclude={"camera", "source", "cameras", "part", "station", "plc"})
     data["station"] = station
-    data["cameras"] = [{"id": camera, "source": _camera_source(samples)} for camera in cameras]
+    data["cameras"] = [{"id": camera, "source": triggered_replay(samples)} for camera in cameras]
     data["part"] = {"trigger": "mqtt", "timeout_ms": 60_000, "max_pending": 10_000}
     return private_daemon(data, port=port, prefix=_PREFIX)
 
@@ -178,30 +164,14 @@ def _run_mode(
     daemons: list[subprocess.Popen[bytes]] = []
     try:
         for station, its_cameras in stations.items():
-            path = folder / f"{station}.yaml"
-            path.write_text(
-                yaml.safe_dump(_daemon_config(config, station, its_cameras, samples, port)), "utf-8"
-            )
-            log = (folder / f"{station}.log").open("wb")
             daemons.append(
-                subprocess.Popen(
-                    [sys.executable, "-m", "edge_inspect.cli", "run", "--config", str(path)],
-                    stdout=log,
-                    stderr=subprocess.STDOUT,
-                )
+                start_daemon(folder, station, _daemon_config(config, station, its_cameras, samples, port))
             )
         line.wait_online(daemons, folder)
         progress(f"{mode}: {len(daemons)} daemon(s) online; {options.parts} parts")
         measured = line.run(options.parts, options.warmup, options.window, daemons)
     finally:
-        for daemon in daemons:
-            if daemon.poll() is None:
-                daemon.send_signal(signal.SIGTERM)
-        for daemon in daemons:
-            try:
-                daemon.wait(60)
-            except subprocess.TimeoutExpired:
-                daemon.kill()
+        stop_daemons(daemons)
         line.close()
     span_s, latencies, cpu_s, errors, rss = measured
     parts = len(latencies)
